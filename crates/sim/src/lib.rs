@@ -1,0 +1,498 @@
+//! A simulated network for whole-stack tests.
+//!
+//! Several [`Stack`]s live in one [`Sim`]; links (point to point or shared
+//! segments) carry their frames with a latency and the impairments of
+//! `iopkt-impair`, drawn from a seeded generator. Time is virtual: the
+//! simulator jumps straight to the next frame delivery or stack timer, so a
+//! test of a two-minute timeout takes microseconds, and a run is the same
+//! every time for the same seed. The seed is printed when a simulation
+//! starts, and `IOPKT_SIM_SEED` overrides it to replay a failure.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::Duration;
+
+use iopkt_impair::{Impairment, corrupt_frame};
+use iopkt_pkt::{PktBuf, Pool};
+use iopkt_stack::socket::SocketId;
+use iopkt_stack::{Config, Ctx, IfIndex, IfKind, Instant, Mac, Stack};
+
+pub type NodeId = usize;
+
+/// A small, fast, seedable generator (SplitMix64): plenty for simulation.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// The context a simulated stack runs in.
+pub struct SimCtx {
+    now: Instant,
+    rng: Rng,
+    outbox: Vec<(IfIndex, PktBuf)>,
+    /// Sockets that reported readiness since the test last looked.
+    pub ready: Vec<SocketId>,
+}
+
+impl Ctx for SimCtx {
+    fn now(&self) -> Instant {
+        self.now
+    }
+    fn random_u64(&mut self) -> u64 {
+        self.rng.next_u64()
+    }
+    fn transmit(&mut self, ifindex: IfIndex, frame: PktBuf) {
+        self.outbox.push((ifindex, frame));
+    }
+    fn socket_ready(&mut self, sock: SocketId) {
+        if !self.ready.contains(&sock) {
+            self.ready.push(sock);
+        }
+    }
+}
+
+/// One simulated host.
+pub struct Node {
+    pub name: String,
+    pub stack: Stack,
+    pub ctx: SimCtx,
+    /// (ifindex, port) of each simulated interface.
+    ports: Vec<(IfIndex, usize)>,
+}
+
+/// Properties of a link.
+#[derive(Debug, Clone, Default)]
+pub struct LinkCfg {
+    /// One-way latency.
+    pub latency: Duration,
+    /// Impairments applied to each frame, in each direction.
+    pub impair: Impairment,
+    /// MTU of the interfaces on the link (default 1500).
+    pub mtu: Option<u32>,
+}
+
+struct Port {
+    node: NodeId,
+    ifindex: IfIndex,
+    segment: usize,
+}
+
+struct Segment {
+    ports: Vec<usize>,
+    cfg: LinkCfg,
+    /// When false, frames are dropped (a cable pulled).
+    connected: bool,
+}
+
+/// A frame seen on the wire, recorded when capture is on.
+#[derive(Debug, Clone)]
+pub struct Captured {
+    pub time: Instant,
+    pub from: NodeId,
+    pub ifindex: IfIndex,
+    pub frame: Vec<u8>,
+}
+
+pub struct Sim {
+    now: Instant,
+    seed: u64,
+    rng: Rng,
+    pool: Pool,
+    nodes: Vec<Node>,
+    ports: Vec<Port>,
+    segments: Vec<Segment>,
+    events: BinaryHeap<Reverse<(Instant, u64, usize)>>,
+    pending: Vec<Option<PktBuf>>,
+    free_slots: Vec<usize>,
+    seq: u64,
+    capture: Option<Vec<Captured>>,
+    /// Frames delivered and lost so far (all links).
+    pub delivered: u64,
+    pub lost: u64,
+}
+
+/// Frames in flight at most, so a broadcast storm in a test ends as drops
+/// rather than exhausting memory.
+const MAX_IN_FLIGHT: usize = 1 << 20;
+
+impl Sim {
+    /// A simulation whose random choices all follow from `seed` (or from
+    /// `IOPKT_SIM_SEED` when set).
+    pub fn new(seed: u64) -> Sim {
+        let seed = std::env::var("IOPKT_SIM_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(seed);
+        eprintln!("iopkt-sim: seed {seed} (replay with IOPKT_SIM_SEED={seed})");
+        Sim {
+            now: Instant::from_millis(1),
+            seed,
+            rng: Rng::new(seed),
+            pool: Pool::standard(),
+            nodes: Vec::new(),
+            ports: Vec::new(),
+            segments: Vec::new(),
+            events: BinaryHeap::new(),
+            pending: Vec::new(),
+            free_slots: Vec::new(),
+            seq: 0,
+            capture: None,
+            delivered: 0,
+            lost: 0,
+        }
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Adds a host with a fresh stack (`lo0` only).
+    pub fn add_node(&mut self, name: &str) -> NodeId {
+        self.add_node_with(name, Config::default())
+    }
+
+    pub fn add_node_with(&mut self, name: &str, config: Config) -> NodeId {
+        let id = self.nodes.len();
+        let mut ctx = SimCtx {
+            now: self.now,
+            rng: Rng::new(self.seed ^ (id as u64 + 1).wrapping_mul(0x51_7cc1_b727_220a)),
+            outbox: Vec::new(),
+            ready: Vec::new(),
+        };
+        let stack = Stack::new(&mut ctx, self.pool.clone(), config);
+        self.nodes.push(Node {
+            name: name.to_string(),
+            stack,
+            ctx,
+            ports: Vec::new(),
+        });
+        self.flush(id);
+        id
+    }
+
+    /// Joins two hosts with a point-to-point link; returns the new interface
+    /// of each (`enN`, up, with a MAC derived from node and port).
+    pub fn connect(&mut self, a: NodeId, b: NodeId, cfg: LinkCfg) -> (IfIndex, IfIndex) {
+        let v = self.segment(&[a, b], cfg);
+        (v[0], v[1])
+    }
+
+    /// A shared segment (a hub) among `nodes`; returns each one's interface.
+    pub fn segment(&mut self, nodes: &[NodeId], cfg: LinkCfg) -> Vec<IfIndex> {
+        let seg = self.segments.len();
+        let mtu = cfg.mtu.unwrap_or(1500);
+        self.segments.push(Segment {
+            ports: Vec::new(),
+            cfg,
+            connected: true,
+        });
+        let mut out = Vec::new();
+        for &n in nodes {
+            let port = self.ports.len();
+            let unit = self.nodes[n].ports.len();
+            let mac = Mac([
+                0x02,
+                0x00,
+                (n >> 8) as u8,
+                n as u8,
+                (port >> 8) as u8,
+                port as u8,
+            ]);
+            let name = format!("en{unit}");
+            let node = &mut self.nodes[n];
+            let ifindex = node
+                .stack
+                .add_interface(&name, IfKind::Ethernet, mac, mtu)
+                .expect("simulated interface");
+            node.stack
+                .set_up(&mut node.ctx, ifindex, true)
+                .expect("interface up");
+            node.ports.push((ifindex, port));
+            self.ports.push(Port {
+                node: n,
+                ifindex,
+                segment: seg,
+            });
+            self.segments[seg].ports.push(port);
+            out.push(ifindex);
+            self.flush(n);
+        }
+        out
+    }
+
+    /// Pulls (false) or plugs back (true) the cable of the segment that
+    /// `node`'s interface `ifindex` is on.
+    pub fn set_connected(&mut self, node: NodeId, ifindex: IfIndex, connected: bool) {
+        if let Some(p) = self
+            .ports
+            .iter()
+            .find(|p| p.node == node && p.ifindex == ifindex)
+        {
+            self.segments[p.segment].connected = connected;
+        }
+    }
+
+    /// Changes the impairments of the segment `node`'s `ifindex` is on.
+    pub fn set_impairment(&mut self, node: NodeId, ifindex: IfIndex, impair: Impairment) {
+        if let Some(p) = self
+            .ports
+            .iter()
+            .find(|p| p.node == node && p.ifindex == ifindex)
+        {
+            self.segments[p.segment].cfg.impair = impair;
+        }
+    }
+
+    /// Starts recording every frame sent.
+    pub fn capture(&mut self) {
+        self.capture = Some(Vec::new());
+    }
+
+    /// Frames recorded since capture started (and clears the record).
+    pub fn take_captured(&mut self) -> Vec<Captured> {
+        self.capture
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    pub fn node(&mut self, n: NodeId) -> &mut Node {
+        &mut self.nodes[n]
+    }
+
+    pub fn stack(&self, n: NodeId) -> &Stack {
+        &self.nodes[n].stack
+    }
+
+    /// Runs `f` on a node's stack with its context (to configure it, open
+    /// sockets, send), then puts whatever it transmitted on the wire.
+    pub fn with<R>(&mut self, n: NodeId, f: impl FnOnce(&mut Stack, &mut SimCtx) -> R) -> R {
+        let node = &mut self.nodes[n];
+        node.ctx.now = self.now;
+        let r = f(&mut node.stack, &mut node.ctx);
+        self.flush(n);
+        r
+    }
+
+    /// Moves node `n`'s transmitted frames onto their links.
+    fn flush(&mut self, n: NodeId) {
+        let out = std::mem::take(&mut self.nodes[n].ctx.outbox);
+        for (ifindex, frame) in out {
+            let Some(&(_, port)) = self.nodes[n].ports.iter().find(|(i, _)| *i == ifindex) else {
+                continue;
+            };
+            if let Some(c) = self.capture.as_mut() {
+                c.push(Captured {
+                    time: self.now,
+                    from: n,
+                    ifindex,
+                    frame: frame.data().to_vec(),
+                });
+            }
+            let seg = self.ports[port].segment;
+            if !self.segments[seg].connected {
+                self.lost += 1;
+                continue;
+            }
+            let peers: Vec<usize> = self.segments[seg]
+                .ports
+                .iter()
+                .copied()
+                .filter(|p| *p != port)
+                .collect();
+            let cfg = self.segments[seg].cfg.clone();
+            for peer in peers {
+                let rng = &mut self.rng;
+                let fate = cfg.impair.fate(&mut || rng.next_u64());
+                if fate.copies.is_empty() {
+                    self.lost += 1;
+                    continue;
+                }
+                for d in fate.copies {
+                    let mut copy = frame.duplicate();
+                    if let Some(r) = fate.corrupt {
+                        corrupt_frame(copy.data_mut(), r);
+                    }
+                    self.schedule(self.now + cfg.latency + d, peer, copy);
+                }
+            }
+        }
+    }
+
+    fn schedule(&mut self, at: Instant, port: usize, frame: PktBuf) {
+        if self.events.len() >= MAX_IN_FLIGHT {
+            self.lost += 1;
+            return;
+        }
+        let slot = match self.free_slots.pop() {
+            Some(s) => {
+                self.pending[s] = Some(frame);
+                s
+            }
+            None => {
+                self.pending.push(Some(frame));
+                self.pending.len() - 1
+            }
+        };
+        // Encode the port in the event; the slot holds the frame.
+        self.seq += 1;
+        self.events.push(Reverse((at, self.seq, slot << 20 | port)));
+    }
+
+    /// The time of the next thing to happen: a delivery or a stack timer.
+    fn next_event(&self) -> Option<Instant> {
+        let d = self.events.peek().map(|Reverse((t, _, _))| *t);
+        self.nodes
+            .iter()
+            .filter_map(|n| n.stack.next_deadline())
+            .chain(d)
+            .min()
+            .map(|t| t.max(self.now))
+    }
+
+    /// Advances to the next event and handles everything due then. Returns
+    /// false when nothing at all is scheduled.
+    pub fn step(&mut self) -> bool {
+        let Some(t) = self.next_event() else {
+            return false;
+        };
+        self.now = t;
+        while let Some(Reverse((at, _, code))) = self.events.peek().copied() {
+            if at > self.now {
+                break;
+            }
+            self.events.pop();
+            let (slot, port) = (code >> 20, code & 0xf_ffff);
+            let Some(frame) = self.pending[slot].take() else {
+                continue;
+            };
+            self.free_slots.push(slot);
+            let (node, ifindex) = (self.ports[port].node, self.ports[port].ifindex);
+            self.delivered += 1;
+            let n = &mut self.nodes[node];
+            n.ctx.now = self.now;
+            n.stack.input(&mut n.ctx, ifindex, [frame]);
+            self.flush(node);
+        }
+        for i in 0..self.nodes.len() {
+            let due = self.nodes[i]
+                .stack
+                .next_deadline()
+                .is_some_and(|d| d <= self.now);
+            if due {
+                let n = &mut self.nodes[i];
+                n.ctx.now = self.now;
+                n.stack.poll(&mut n.ctx);
+                self.flush(i);
+            }
+        }
+        true
+    }
+
+    /// Runs for `d` of virtual time.
+    pub fn run_for(&mut self, d: Duration) {
+        let end = self.now + d;
+        while let Some(t) = self.next_event() {
+            if t > end {
+                break;
+            }
+            self.step();
+        }
+        self.now = end;
+    }
+
+    /// Runs until `done` holds, for at most `limit` of virtual time. Returns
+    /// whether `done` held.
+    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&mut Sim) -> bool) -> bool {
+        let end = self.now + limit;
+        loop {
+            if done(self) {
+                return true;
+            }
+            match self.next_event() {
+                Some(t) if t <= end => {
+                    self.step();
+                }
+                _ => {
+                    self.now = end;
+                    return done(self);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_cross_a_link_with_latency_in_virtual_time() {
+        let mut sim = Sim::new(1);
+        let a = sim.add_node("a");
+        let b = sim.add_node("b");
+        let (ia, _ib) = sim.connect(
+            a,
+            b,
+            LinkCfg {
+                latency: Duration::from_millis(10),
+                ..Default::default()
+            },
+        );
+        sim.capture();
+        let start = sim.now();
+        sim.with(a, |s, ctx| {
+            let mut p = s.pool.alloc();
+            p.append(60).fill(0xff);
+            ctx.transmit(ia, p);
+        });
+        assert_eq!(sim.take_captured().len(), 1);
+        assert!(sim.run_until(Duration::from_secs(1), |s| s.delivered == 1));
+        assert_eq!(sim.now() - start, Duration::from_millis(10));
+        let b_rx = sim.stack(b).iface(2).unwrap().stats.rx_packets;
+        assert_eq!(b_rx, 1);
+    }
+
+    #[test]
+    fn loss_is_applied_per_frame() {
+        let mut sim = Sim::new(2);
+        let a = sim.add_node("a");
+        let b = sim.add_node("b");
+        let (ia, _) = sim.connect(
+            a,
+            b,
+            LinkCfg {
+                impair: Impairment {
+                    loss: 50.0,
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        );
+        for _ in 0..1000 {
+            sim.with(a, |s, ctx| {
+                let mut p = s.pool.alloc();
+                p.append(60).fill(0xff);
+                ctx.transmit(ia, p);
+            });
+        }
+        sim.run_for(Duration::from_secs(1));
+        assert_eq!(sim.delivered + sim.lost, 1000);
+        assert!((400..600).contains(&sim.lost), "lost {}", sim.lost);
+    }
+}

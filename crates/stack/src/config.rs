@@ -1,0 +1,194 @@
+//! Tunable knobs of the stack, reachable by `iopkt sysctl` under the NetBSD
+//! names.
+
+use crate::error::Error;
+
+/// The stack's tunables. Every field has a sysctl name in [`SYSCTLS`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Forward IPv4 packets between interfaces (RFC 1812).
+    pub forwarding4: bool,
+    /// Forward IPv6 packets between interfaces.
+    pub forwarding6: bool,
+    /// Default TTL of IPv4 packets we originate (RFC 1700 recommends 64).
+    pub ttl: u8,
+    /// Default hop limit of IPv6 packets we originate.
+    pub hop_limit: u8,
+    /// ICMPv4 errors sent per second at most (RFC 1812 section 4.3.2.8).
+    pub icmp_err_rate: u32,
+    /// ICMPv6 errors sent per second at most (RFC 4443 section 2.4 (f)).
+    pub icmp6_err_rate: u32,
+    /// Answer ICMP echo requests sent to a broadcast address.
+    pub icmp_bmcast_echo: bool,
+    /// Seconds a resolved ARP entry stays valid.
+    pub arp_keep_secs: u32,
+    /// ARP entries per interface at most.
+    pub arp_max_entries: u32,
+    /// Packets queued per unresolved neighbour at most.
+    pub neigh_hold: u32,
+    /// Seconds a fragmented datagram may take to arrive whole (RFC 791: 15 s
+    /// upper bound suggested by RFC 1122 is 60; Linux uses 30).
+    pub reass_timeout_secs: u32,
+    /// Bytes all datagrams being reassembled may hold together.
+    pub reass_max_bytes: u32,
+    /// Accept router advertisements (SLAAC, default routers) on IPv6.
+    pub accept_rtadv: bool,
+    /// Neighbor solicitations sent for duplicate address detection (RFC 4862
+    /// section 5.1, DupAddrDetectTransmits).
+    pub dad_count: u32,
+    /// Neighbour cache entries per interface at most (IPv6).
+    pub nd_max_entries: u32,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            forwarding4: false,
+            forwarding6: false,
+            ttl: 64,
+            hop_limit: 64,
+            icmp_err_rate: 100,
+            icmp6_err_rate: 100,
+            icmp_bmcast_echo: false,
+            arp_keep_secs: 1200,
+            arp_max_entries: 1024,
+            neigh_hold: 16,
+            reass_timeout_secs: 30,
+            reass_max_bytes: 4 * 1024 * 1024,
+            accept_rtadv: true,
+            dad_count: 1,
+            nd_max_entries: 1024,
+        }
+    }
+}
+
+/// Every sysctl name with its meaning, in listing order.
+pub const SYSCTLS: &[(&str, &str)] = &[
+    (
+        "net.inet.ip.forwarding",
+        "forward IPv4 packets between interfaces (0/1)",
+    ),
+    ("net.inet.ip.ttl", "default IPv4 TTL"),
+    (
+        "net.inet.icmp.errppslimit",
+        "ICMP errors per second at most",
+    ),
+    (
+        "net.inet.icmp.bmcastecho",
+        "answer echo requests to broadcast (0/1)",
+    ),
+    ("net.inet.arp.keep", "seconds an ARP entry stays valid"),
+    ("net.inet.arp.maxentries", "ARP entries per interface"),
+    ("net.inet.arp.hold", "packets held per unresolved neighbour"),
+    (
+        "net.inet.ip.reass_timeout",
+        "seconds to reassemble a datagram",
+    ),
+    (
+        "net.inet.ip.reass_maxbytes",
+        "bytes held for reassembly, all datagrams",
+    ),
+    (
+        "net.inet6.ip6.forwarding",
+        "forward IPv6 packets between interfaces (0/1)",
+    ),
+    ("net.inet6.ip6.hlim", "default IPv6 hop limit"),
+    (
+        "net.inet6.ip6.accept_rtadv",
+        "accept router advertisements (0/1)",
+    ),
+    ("net.inet6.ip6.dad_count", "DAD probes per address"),
+    (
+        "net.inet6.ip6.maxentries",
+        "neighbour cache entries per interface",
+    ),
+    (
+        "net.inet6.icmp6.errppslimit",
+        "ICMPv6 errors per second at most",
+    ),
+];
+
+fn flag(v: i64, name: &str) -> Result<bool, Error> {
+    match v {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(Error::Invalid(format!("{name} takes 0 or 1"))),
+    }
+}
+
+fn ranged(v: i64, lo: i64, hi: i64, name: &str) -> Result<i64, Error> {
+    if (lo..=hi).contains(&v) {
+        Ok(v)
+    } else {
+        Err(Error::Invalid(format!("{name} takes {lo} to {hi}")))
+    }
+}
+
+impl Config {
+    /// The value of sysctl `name`, or `None` if there is no such name.
+    pub fn get(&self, name: &str) -> Option<i64> {
+        Some(match name {
+            "net.inet.ip.forwarding" => self.forwarding4 as i64,
+            "net.inet.ip.ttl" => self.ttl as i64,
+            "net.inet.icmp.errppslimit" => self.icmp_err_rate as i64,
+            "net.inet.icmp.bmcastecho" => self.icmp_bmcast_echo as i64,
+            "net.inet.arp.keep" => self.arp_keep_secs as i64,
+            "net.inet.arp.maxentries" => self.arp_max_entries as i64,
+            "net.inet.arp.hold" => self.neigh_hold as i64,
+            "net.inet.ip.reass_timeout" => self.reass_timeout_secs as i64,
+            "net.inet.ip.reass_maxbytes" => self.reass_max_bytes as i64,
+            "net.inet6.ip6.forwarding" => self.forwarding6 as i64,
+            "net.inet6.ip6.hlim" => self.hop_limit as i64,
+            "net.inet6.ip6.accept_rtadv" => self.accept_rtadv as i64,
+            "net.inet6.ip6.dad_count" => self.dad_count as i64,
+            "net.inet6.ip6.maxentries" => self.nd_max_entries as i64,
+            "net.inet6.icmp6.errppslimit" => self.icmp6_err_rate as i64,
+            _ => return None,
+        })
+    }
+
+    /// Sets sysctl `name`; the value is range-checked.
+    pub fn set(&mut self, name: &str, v: i64) -> Result<(), Error> {
+        match name {
+            "net.inet.ip.forwarding" => self.forwarding4 = flag(v, name)?,
+            "net.inet.ip.ttl" => self.ttl = ranged(v, 1, 255, name)? as u8,
+            "net.inet.icmp.errppslimit" => self.icmp_err_rate = ranged(v, 0, 100_000, name)? as u32,
+            "net.inet.icmp.bmcastecho" => self.icmp_bmcast_echo = flag(v, name)?,
+            "net.inet.arp.keep" => self.arp_keep_secs = ranged(v, 1, 86_400, name)? as u32,
+            "net.inet.arp.maxentries" => self.arp_max_entries = ranged(v, 1, 65_536, name)? as u32,
+            "net.inet.arp.hold" => self.neigh_hold = ranged(v, 1, 1024, name)? as u32,
+            "net.inet.ip.reass_timeout" => {
+                self.reass_timeout_secs = ranged(v, 1, 120, name)? as u32
+            }
+            "net.inet.ip.reass_maxbytes" => {
+                self.reass_max_bytes = ranged(v, 65_536, 256 << 20, name)? as u32
+            }
+            "net.inet6.ip6.forwarding" => self.forwarding6 = flag(v, name)?,
+            "net.inet6.ip6.hlim" => self.hop_limit = ranged(v, 1, 255, name)? as u8,
+            "net.inet6.ip6.accept_rtadv" => self.accept_rtadv = flag(v, name)?,
+            "net.inet6.ip6.dad_count" => self.dad_count = ranged(v, 0, 10, name)? as u32,
+            "net.inet6.ip6.maxentries" => self.nd_max_entries = ranged(v, 1, 65_536, name)? as u32,
+            "net.inet6.icmp6.errppslimit" => {
+                self.icmp6_err_rate = ranged(v, 0, 100_000, name)? as u32
+            }
+            _ => return Err(Error::NotFound(format!("sysctl {name}"))),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_name_reads_and_writes_back() {
+        let mut c = Config::default();
+        for (name, _) in SYSCTLS {
+            let v = c.get(name).unwrap_or_else(|| panic!("{name} unreadable"));
+            c.set(name, v).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        assert!(c.set("net.inet.ip.forwarding", 2).is_err());
+        assert!(c.set("net.nope", 1).is_err());
+    }
+}
