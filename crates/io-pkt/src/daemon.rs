@@ -1,0 +1,256 @@
+//! Start-up, the wait for a signal, and shutdown.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use iopkt_modhost::{AttachInfo, ModHost, ModuleKind, StackSink};
+use iopkt_pkt::{PktBuf, Pool};
+use iopkt_rsrcmgr::server::{Notifier, Server, StackHost};
+use iopkt_stack::socket::SocketId;
+use iopkt_stack::{Config, IfIndex, IfKind};
+
+use crate::ctx::DaemonCtx;
+use crate::options::{Options, USAGE};
+use crate::runtime::{OutputSinks, Runtime};
+
+const HELP: &str = "\
+Options:
+  -d DRIVER [OPTS]    load driver module devnp-DRIVER.so (or a path)
+  -p PROTOCOL [OPTS]  load protocol module lsm-PROTOCOL.so; -p tcpip sets the
+                      built-in stack's options: prefix=PATH, forward, forward6,
+                      fastforward, somaxconn=N
+  -i N                instance number (accepts mount -T io-pktN)
+  -t N                layer-2 worker threads (default: one per CPU)
+  -v                  verbose (repeat for more)
+Driver options every driver takes: name=PREFIX unit=N mtu=N mac=MAC
+  loss=PCT delay=MS reorder=PCT dup=PCT corrupt=PCT
+Modules are searched in $IOPKT_MODULE_PATH, next to io-pkt, and in ../lib/iopkt.
+The resource manager serves PREFIX/dev/socket; SIGTERM or SIGINT stops io-pkt.";
+
+/// Runs the daemon; returns the exit status (0 ok, 1 runtime failure, 2 usage).
+pub fn main(args: impl Iterator<Item = String>) -> i32 {
+    let opts = match Options::parse(args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("io-pkt: {e}");
+            eprintln!("{USAGE}");
+            return 2;
+        }
+    };
+    if opts.help {
+        println!("{USAGE}\n{HELP}");
+        return 0;
+    }
+    init_logging(opts.verbose);
+    // SIGTERM and SIGINT are taken synchronously by the main thread; block
+    // them before any thread starts so every thread inherits the mask.
+    let signals = block_signals();
+
+    match start_and_serve(&opts, &signals) {
+        Ok(()) => 0,
+        Err(Failure { msg, usage }) => {
+            eprintln!("io-pkt: {msg}");
+            if usage { 2 } else { 1 }
+        }
+    }
+}
+
+struct Failure {
+    msg: String,
+    usage: bool,
+}
+
+fn runtime_failure(msg: impl Into<String>) -> Failure {
+    Failure {
+        msg: msg.into(),
+        usage: false,
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => tracing::Level::INFO,
+        1 => tracing::Level::DEBUG,
+        _ => tracing::Level::TRACE,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_target(false)
+        .try_init();
+}
+
+fn stack_config(opts: &Options) -> Config {
+    Config {
+        forwarding4: opts.tcpip.forward,
+        forwarding6: opts.tcpip.forward6,
+        ..Config::default()
+    }
+}
+
+fn start_and_serve(opts: &Options, signals: &libc::sigset_t) -> Result<(), Failure> {
+    let prefix: PathBuf = opts.tcpip.prefix.clone().unwrap_or_else(iopkt_rsrcmgr::default_prefix);
+    // Refuse early, before a driver grabs a device, if another stack serves
+    // this prefix.
+    iopkt_rsrcmgr::server::check_prefix_free(&prefix).map_err(|e| runtime_failure(e.to_string()))?;
+
+    let pool = Pool::standard();
+    let rt = Runtime::new(pool.clone(), stack_config(opts), opts.instance);
+    let threads = opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let sink = Arc::new(Sink(rt.clone()));
+    let modhost = ModHost::new(pool, threads, sink, iopkt_modhost::default_search_path())
+        .map_err(|e| runtime_failure(format!("cannot start layer-2 threads: {e}")))?;
+    let timer_rt = rt.clone();
+    let timer = std::thread::Builder::new()
+        .name("stack-timers".into())
+        .spawn(move || timer_rt.run_timers())
+        .map_err(|e| runtime_failure(format!("cannot start the timer thread: {e}")))?;
+
+    let result = (|| {
+        for p in &opts.protocols {
+            modhost.load(ModuleKind::Protocol, &p.name, &p.options).map_err(|e| Failure {
+                usage: e.is_usage(),
+                msg: e.to_string(),
+            })?;
+        }
+        for d in &opts.drivers {
+            let loaded = modhost.load(ModuleKind::Driver, &d.name, &d.options).map_err(|e| Failure {
+                usage: e.is_usage(),
+                msg: e.to_string(),
+            })?;
+            tracing::info!("loaded {}", loaded.name);
+        }
+        let host = Arc::new(Host {
+            rt: rt.clone(),
+            modhost: modhost.clone(),
+        });
+        let (server, notifier) = Server::start(&prefix, host).map_err(|e| runtime_failure(e.to_string()))?;
+        rt.set_sinks(Box::new(Sinks {
+            modhost: modhost.clone(),
+            notifier,
+        }));
+        tracing::info!("serving {}", prefix.join("dev/socket").display());
+        let sig = wait_for_signal(signals);
+        tracing::info!("signal {sig}: shutting down");
+        server.shutdown();
+        Ok(())
+    })();
+
+    modhost.shutdown();
+    rt.stop_timers();
+    let _ = timer.join();
+    result
+}
+
+/// Frames and events from the module host into the stack.
+struct Sink(Arc<Runtime>);
+
+impl StackSink for Sink {
+    fn name_in_use(&self, name: &str) -> bool {
+        self.0.with_stack(|s, _| s.iface_by_name(name).is_some())
+    }
+
+    fn attach(&self, info: &AttachInfo) -> Result<u32, String> {
+        self.0.with_stack(|s, c: &mut DaemonCtx| {
+            let idx = s
+                .add_interface(&info.name, IfKind::Ethernet, info.mac, info.mtu)
+                .map_err(|e| e.to_string())?;
+            // Drivers report carrier changes; until then assume the cable is in.
+            let _ = s.set_link(c, idx, true);
+            Ok(idx)
+        })
+    }
+
+    fn input(&self, ifindex: u32, frames: Vec<PktBuf>) {
+        self.0.input(ifindex, frames);
+    }
+
+    fn link_state(&self, ifindex: u32, up: bool) {
+        self.0.with_stack(|s, c| {
+            let _ = s.set_link(c, ifindex, up);
+        });
+    }
+}
+
+/// Where the stack's output goes once it has left the stack context.
+struct Sinks {
+    modhost: ModHost,
+    notifier: Notifier,
+}
+
+impl OutputSinks for Sinks {
+    fn transmit(&self, ifindex: IfIndex, frames: Vec<PktBuf>) {
+        self.modhost.transmit(ifindex, frames);
+    }
+
+    fn socket_ready(&self, sock: SocketId) {
+        self.notifier.socket_ready(sock);
+    }
+}
+
+/// What the resource manager may do with the running stack.
+struct Host {
+    rt: Arc<Runtime>,
+    modhost: ModHost,
+}
+
+impl StackHost for Host {
+    type Ctx = DaemonCtx;
+
+    fn with_stack<R>(&self, f: &mut dyn FnMut(&mut iopkt_stack::Stack, &mut DaemonCtx) -> R) -> R {
+        self.rt.with_stack(|s, c| f(s, c))
+    }
+
+    fn mount(&self, kind: iopkt_rsrcmgr::proto::ModuleKindWire, module: &str, options: &str) -> Result<Vec<String>, String> {
+        let kind = match kind {
+            iopkt_rsrcmgr::proto::ModuleKindWire::Driver => ModuleKind::Driver,
+            iopkt_rsrcmgr::proto::ModuleKindWire::Protocol => ModuleKind::Protocol,
+        };
+        let loaded = self.modhost.load(kind, module, options).map_err(|e| e.to_string())?;
+        Ok(self.rt.with_stack(|s, _| {
+            loaded
+                .ifindexes
+                .iter()
+                .filter_map(|i| s.iface(*i).map(|i| i.name.clone()))
+                .collect()
+        }))
+    }
+
+    fn destroy(&self, ifname: &str) -> Result<(), String> {
+        let idx = self
+            .rt
+            .with_stack(|s, _| s.iface_by_name(ifname).map(|i| i.index))
+            .ok_or_else(|| format!("no such interface: {ifname}"))?;
+        self.modhost.detach(idx).map_err(|e| e.to_string())?;
+        self.rt.with_stack(|s, _| s.remove_interface(idx)).map_err(|e| e.to_string())
+    }
+
+    fn instance(&self) -> u32 {
+        self.rt.instance
+    }
+}
+
+fn block_signals() -> libc::sigset_t {
+    // SAFETY: plain libc calls on a local sigset.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        // Writes to a closed client socket must be errors, not a signal.
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        set
+    }
+}
+
+fn wait_for_signal(set: &libc::sigset_t) -> i32 {
+    let mut sig = 0;
+    loop {
+        // SAFETY: `set` holds the signals blocked at start-up.
+        let r = unsafe { libc::sigwait(set, &mut sig) };
+        if r == 0 {
+            return sig;
+        }
+    }
+}
