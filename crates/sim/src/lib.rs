@@ -219,11 +219,6 @@ impl Sim {
                 .stack
                 .add_interface(&name, IfKind::Ethernet, mac, mtu)
                 .expect("simulated interface");
-            // A simulated cable is plugged in from the start: carrier, then
-            // administratively up.
-            node.stack
-                .set_link(&mut node.ctx, ifindex, true)
-                .expect("carrier");
             node.stack
                 .set_up(&mut node.ctx, ifindex, true)
                 .expect("interface up");

@@ -36,6 +36,22 @@ fn lat(m: u64) -> LinkCfg {
     }
 }
 
+/// Joins two hosts and plugs the cable in: the simulator brings its
+/// interfaces administratively up but leaves carrier to the test.
+fn connect(sim: &mut Sim, a: NodeId, b: NodeId, cfg: LinkCfg) -> (IfIndex, IfIndex) {
+    let v = segment(sim, &[a, b], cfg);
+    (v[0], v[1])
+}
+
+/// A shared segment with carrier on every port.
+fn segment(sim: &mut Sim, nodes: &[NodeId], cfg: LinkCfg) -> Vec<IfIndex> {
+    let v = sim.segment(nodes, cfg);
+    for (&n, &ifx) in nodes.iter().zip(&v) {
+        sim.with(n, |s, ctx| s.set_link(ctx, ifx, true)).unwrap();
+    }
+    v
+}
+
 fn addr_state(sim: &Sim, n: NodeId, ifx: IfIndex, a: Ipv6Addr) -> Option<Addr6State> {
     sim.stack(n).iface(ifx)?.addr6(&a).map(|x| x.state)
 }
@@ -65,7 +81,7 @@ fn pair(seed: u64, cfg: LinkCfg) -> (Sim, NodeId, NodeId) {
     let mut sim = Sim::new(seed);
     let a = sim.add_node("a");
     let b = sim.add_node("b");
-    sim.connect(a, b, cfg);
+    connect(&mut sim, a, b, cfg);
     sim.with(a, |s, ctx| s.add_addr6(ctx, EN0, a6("2001:db8::a"), 64))
         .unwrap();
     sim.with(b, |s, ctx| s.add_addr6(ctx, EN0, a6("2001:db8::b"), 64))
@@ -183,7 +199,7 @@ fn link_local_address_appears_and_passes_dad() {
     let a = sim.add_node("a");
     let b = sim.add_node("b");
     sim.capture();
-    sim.connect(a, b, lat(1));
+    connect(&mut sim, a, b, lat(1));
     let ll = link_local(&sim, a, EN0);
     // Modified EUI-64 of 02:00:00:00:00:00: the U/L bit flips to 0.
     assert_eq!(ll, a6("fe80::ff:fe00:0"));
@@ -238,7 +254,7 @@ fn dad_detects_a_duplicate() {
     let a = sim.add_node("a");
     let b = sim.add_node("b");
     let c = sim.add_node("c");
-    sim.segment(&[a, b, c], lat(1));
+    segment(&mut sim, &[a, b, c], lat(1));
     sim.run_for(secs(3));
     let x = a6("2001:db8::77");
     sim.with(a, |s, ctx| s.add_addr6(ctx, EN0, x, 64)).unwrap();
@@ -360,12 +376,14 @@ fn hold_queue_is_bounded() {
 
 #[test]
 fn neighbor_cache_is_bounded_and_evicts_stale_first() {
-    let mut cfg = Config::default();
-    cfg.nd_max_entries = 4;
+    let cfg = Config {
+        nd_max_entries: 4,
+        ..Default::default()
+    };
     let mut sim = Sim::new(16);
     let a = sim.add_node_with("a", cfg);
     let b = sim.add_node("b");
-    sim.connect(a, b, lat(1));
+    connect(&mut sim, a, b, lat(1));
     sim.with(a, |s, ctx| s.add_addr6(ctx, EN0, a6("2001:db8::a"), 64))
         .unwrap();
     sim.run_for(secs(3));
@@ -441,7 +459,7 @@ fn echo_to_loopback_through_lo0() {
     let mut sim = Sim::new(18);
     let a = sim.add_node("a");
     let b = sim.add_node("b");
-    sim.connect(a, b, lat(1));
+    connect(&mut sim, a, b, lat(1));
     sim.run_for(secs(3));
     sim.capture();
     let lo_tx = sim.stack(a).iface(1).unwrap().stats.tx_packets;
@@ -501,7 +519,7 @@ fn slaac_from_a_router_advertisement_and_lifetimes() {
     let mut sim = Sim::new(19);
     let h = sim.add_node("h");
     let o = sim.add_node("o");
-    sim.connect(h, o, lat(1));
+    connect(&mut sim, h, o, lat(1));
     sim.run_for(secs(3));
     let prefix = a6("2001:db8:1::");
     inject(&mut sim, h, EN0, &ra(1800, Some(1400), prefix, 60, 30));
@@ -564,7 +582,7 @@ fn slaac_two_hour_rule_and_router_lifetime_zero() {
     let mut sim = Sim::new(20);
     let h = sim.add_node("h");
     let o = sim.add_node("o");
-    sim.connect(h, o, lat(1));
+    connect(&mut sim, h, o, lat(1));
     sim.run_for(secs(3));
     let prefix = a6("2001:db8:2::");
     inject(&mut sim, h, EN0, &ra(600, None, prefix, 10_000, 5_000));
@@ -602,13 +620,15 @@ fn slaac_two_hour_rule_and_router_lifetime_zero() {
 
 #[test]
 fn router_advertisements_are_ignored_when_forwarding() {
-    let mut cfg = Config::default();
-    cfg.forwarding6 = true;
+    let cfg = Config {
+        forwarding6: true,
+        ..Default::default()
+    };
     let mut sim = Sim::new(21);
     let r = sim.add_node_with("r", cfg);
     let o = sim.add_node("o");
     sim.capture();
-    sim.connect(r, o, lat(1));
+    connect(&mut sim, r, o, lat(1));
     sim.run_for(secs(15));
     inject(
         &mut sim,
@@ -809,13 +829,16 @@ fn reassembly_timeout_sends_time_exceeded_only_with_the_first_fragment() {
 /// link has `mtu_rb`.
 fn routed(seed: u64, mtu_rb: u32) -> (Sim, NodeId, NodeId, NodeId) {
     let mut sim = Sim::new(seed);
-    let mut rc = Config::default();
-    rc.forwarding6 = true;
+    let rc = Config {
+        forwarding6: true,
+        ..Default::default()
+    };
     let a = sim.add_node("a");
     let r = sim.add_node_with("r", rc);
     let b = sim.add_node("b");
-    sim.connect(a, r, lat(1));
-    sim.connect(
+    connect(&mut sim, a, r, lat(1));
+    connect(
+        &mut sim,
         r,
         b,
         LinkCfg {
@@ -1050,10 +1073,12 @@ fn unknown_next_header_gets_a_parameter_problem() {
 fn icmp_errors_are_rate_limited() {
     let mut sim = Sim::new(29);
     let a = sim.add_node("a");
-    let mut cfg = Config::default();
-    cfg.icmp6_err_rate = 5;
+    let cfg = Config {
+        icmp6_err_rate: 5,
+        ..Default::default()
+    };
     let b = sim.add_node_with("b", cfg);
-    sim.connect(a, b, lat(1));
+    connect(&mut sim, a, b, lat(1));
     sim.with(a, |s, ctx| s.add_addr6(ctx, EN0, a6("2001:db8::a"), 64))
         .unwrap();
     sim.with(b, |s, ctx| s.add_addr6(ctx, EN0, a6("2001:db8::b"), 64))
@@ -1419,4 +1444,34 @@ fn nd_delete_forgets_an_entry() {
     assert!(sim.with(a, |s, _| s.nd_delete(bg)));
     assert_eq!(neighbor_state(&sim, a, bg), None);
     assert!(!sim.with(a, |s, _| s.nd_delete(bg)));
+}
+
+#[test]
+fn a_flood_of_advertised_prefixes_is_bounded() {
+    let mut sim = Sim::new(35);
+    let h = sim.add_node("h");
+    let o = sim.add_node("o");
+    connect(&mut sim, h, o, lat(1));
+    sim.run_for(secs(3));
+    for k in 0..100u16 {
+        let prefix = Ipv6Addr::new(0x2001, 0xdb8, 0x100 + k, 0, 0, 0, 0, 0);
+        inject(&mut sim, h, EN0, &ra(1800, None, prefix, 3600, 3600));
+    }
+    sim.run_for(secs(2));
+    let st = sim.stack(h);
+    let autoconf = st
+        .iface(EN0)
+        .unwrap()
+        .addrs6
+        .iter()
+        .filter(|a| a.autoconf)
+        .count();
+    assert_eq!(autoconf, iopkt_stack::ndp::MAX_AUTOCONF_ADDRS);
+    let learned = st
+        .routes6
+        .iter()
+        .filter(|r| r.flags.contains(RouteFlags::DYNAMIC) && r.plen == 64)
+        .count();
+    assert_eq!(learned, iopkt_stack::ndp::MAX_LEARNED_PREFIXES);
+    assert_eq!(st.iface(EN0).unwrap().nd.routers.len(), 1);
 }

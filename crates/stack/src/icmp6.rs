@@ -12,7 +12,6 @@ use iopkt_wire::ipv6::{HEADER_LEN, MIN_MTU};
 
 use crate::ctx::Ctx;
 use crate::error::Error;
-use crate::ethernet::L2Info;
 use crate::iface::IfIndex;
 use crate::ipv6::{MAX_EXT_HEADERS, addr_at, ext_len};
 use crate::stack::Stack;
@@ -168,7 +167,6 @@ impl Stack {
         ifindex: IfIndex,
         pkt: &[u8],
         off: usize,
-        l2: L2Info,
         nd_only: bool,
     ) {
         let (Some(src), Some(dst), Some(&hop), Some(msg)) = (
@@ -221,7 +219,7 @@ impl Stack {
             | icmp6::NEIGHBOR_ADVERT
             | icmp6::ROUTER_SOLICIT
             | icmp6::ROUTER_ADVERT
-            | icmp6::REDIRECT => self.nd_input(ctx, ifindex, src, dst, hop, msg, l2),
+            | icmp6::REDIRECT => self.nd_input(ctx, ifindex, src, dst, hop, msg),
             // Other errors are counted; sockets that care about them (and
             // MLD queries, which we do not answer) are not served here.
             _ => {}

@@ -512,7 +512,7 @@ impl Stack {
                 }
                 ipproto::ICMPV6 => {
                     self.v6.stats.in_delivers += 1;
-                    self.icmp6_input(ctx, ifindex, pkt.data(), off, l2, nd_only);
+                    self.icmp6_input(ctx, ifindex, pkt.data(), off, nd_only);
                     return;
                 }
                 _ => {
@@ -625,7 +625,7 @@ impl Stack {
             return Some(FragStep::Atomic(fh.next_header));
         }
         self.v6.stats.reasm_reqds += 1;
-        if fh.more() && (frag.is_empty() || frag.len() % 8 != 0) {
+        if fh.more() && (frag.is_empty() || !frag.len().is_multiple_of(8)) {
             // RFC 8200 section 4.5: code 0 pointing at the payload length.
             self.v6.stats.reasm_fails += 1;
             self.icmp6_error(
@@ -1417,4 +1417,84 @@ pub(crate) fn addr_at(b: &[u8], off: usize) -> Option<Ipv6Addr> {
 /// The network part of `a` under `plen`.
 pub(crate) fn prefix_of(a: &Ipv6Addr, plen: u8) -> Ipv6Addr {
     Ipv6Addr::from(u128::from(*a) & prefix_mask_v6(plen))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(s: &str) -> Ipv6Addr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn modified_eui64_and_solicited_node() {
+        // RFC 4291 appendix A: 34:56:78:9a:bc:de -> 3656:78ff:fe9a:bcde.
+        let mac = Mac([0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde]);
+        assert_eq!(link_local_from_mac(mac), a("fe80::3656:78ff:fe9a:bcde"));
+        assert_eq!(
+            solicited_node(&a("2001:db8::1:800:200e:8c6c")),
+            a("ff02::1:ff0e:8c6c")
+        );
+        assert!(is_solicited_node(&a("ff02::1:ff0e:8c6c")));
+        assert!(!is_solicited_node(&a("ff02::1")));
+    }
+
+    #[test]
+    fn scopes_per_rfc6724() {
+        assert_eq!(scope6(&a("ff02::1")), 2);
+        assert_eq!(scope6(&a("ff05::2")), 5);
+        assert_eq!(scope6(&a("fe80::1")), 2);
+        assert_eq!(scope6(&Ipv6Addr::LOCALHOST), 2);
+        assert_eq!(scope6(&a("fec0::1")), 5);
+        assert_eq!(scope6(&a("fd00::1")), 14);
+        assert_eq!(scope6(&a("2001:db8::1")), 14);
+    }
+
+    #[test]
+    fn source_rules_scope_then_deprecation_then_interface_then_prefix() {
+        let d = a("2001:db8:1::9");
+        let global = (a("2001:db8:2::1"), false, false);
+        let ll = (a("fe80::1"), false, true);
+        // Rule 2: a link-local source is too small for a global destination.
+        assert!(source_better(&global, &ll, &d, 14));
+        assert!(!source_better(&ll, &global, &d, 14));
+        // Rule 3 before rule 8.
+        let close_dep = (a("2001:db8:1::1"), true, false);
+        assert!(source_better(&global, &close_dep, &d, 14));
+        // Rule 8.
+        let close = (a("2001:db8:1::1"), false, false);
+        assert!(source_better(&close, &global, &d, 14));
+    }
+
+    #[test]
+    fn token_bucket_bursts_one_second_then_refills() {
+        let mut b = TokenBucket::default();
+        let t0 = Instant::from_millis(1000);
+        let n = (0..20).filter(|_| b.take(t0, 10)).count();
+        assert_eq!(n, 10);
+        assert!(!b.take(t0 + Duration::from_millis(50), 10));
+        assert!(b.take(t0 + Duration::from_millis(100), 10));
+        assert!(!TokenBucket::default().take(t0, 0), "rate 0 sends nothing");
+    }
+
+    #[test]
+    fn pmtu_never_rises_and_never_drops_below_1280() {
+        let mut c = Ipv6State::new(&Config::default());
+        let d = a("2001:db8::1");
+        assert!(!c.pmtu_update(Instant::ZERO, d, 1500, 1500));
+        assert!(c.pmtu_update(Instant::ZERO, d, 1400, 1500));
+        assert!(!c.pmtu_update(Instant::ZERO, d, 1450, 1500));
+        assert!(c.pmtu_update(Instant::ZERO, d, 100, 1500));
+        assert_eq!(c.pmtu(&d), Some(1280));
+        for k in 0..(MAX_PMTU_ENTRIES as u128 + 10) {
+            c.pmtu_update(
+                Instant::from_nanos(k as u64),
+                Ipv6Addr::from(k + 10),
+                1300,
+                1500,
+            );
+        }
+        assert_eq!(c.pmtu.len(), MAX_PMTU_ENTRIES);
+    }
 }

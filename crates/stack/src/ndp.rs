@@ -17,7 +17,6 @@ use iopkt_wire::ethernet::ethertype;
 use iopkt_wire::icmp::v6 as icmp6;
 
 use crate::ctx::Ctx;
-use crate::ethernet::L2Info;
 use crate::iface::{Addr6State, IfIndex};
 use crate::ipv6::{ALL_NODES, ALL_ROUTERS, addr_at, eui64_iid, is_solicited_node, prefix_of};
 use crate::neighbor::NeighborInfo;
@@ -40,6 +39,13 @@ pub const STALE_GC_TIME: Duration = Duration::from_secs(1200);
 pub const MAX_ROUTERS: usize = 8;
 /// Prefix options honoured per router advertisement at most.
 pub const MAX_PREFIX_OPTS: usize = 16;
+/// Addresses SLAAC makes per interface at most, prefix routes learned
+/// from advertisements per interface at most, and host routes learned from
+/// redirects per interface at most: a flood of forged advertisements fills
+/// these and stops, leaving the rest of the route table alone.
+pub const MAX_AUTOCONF_ADDRS: usize = 16;
+pub const MAX_LEARNED_PREFIXES: usize = 16;
+pub const MAX_REDIRECT_ROUTES: usize = 64;
 /// How long a route learned from a redirect lasts.
 pub const REDIRECT_LIFETIME: Duration = Duration::from_secs(600);
 /// RFC 4862 section 5.5.3 (e): the two-hour floor on valid lifetime updates.
@@ -524,7 +530,6 @@ impl Stack {
         dst: Ipv6Addr,
         hop: u8,
         msg: &[u8],
-        l2: L2Info,
     ) {
         let ok = match msg.first().copied() {
             Some(icmp6::NEIGHBOR_SOLICIT) => self.nd_ns_input(ctx, ifindex, src, dst, hop, msg),
@@ -534,7 +539,6 @@ impl Stack {
             Some(icmp6::REDIRECT) => self.nd_redirect_input(ctx, ifindex, src, hop, msg),
             _ => true,
         };
-        let _ = l2;
         if !ok {
             self.v6.icmp_stats.nd_invalid += 1;
         }
@@ -854,6 +858,18 @@ impl Stack {
         }
     }
 
+    /// Routes learned on `ifindex` (dynamic) that match `which`.
+    fn nd_learned_routes(
+        &self,
+        ifindex: IfIndex,
+        which: impl Fn(&Route<Ipv6Addr>) -> bool,
+    ) -> usize {
+        self.routes6
+            .iter()
+            .filter(|r| r.ifindex == ifindex && r.flags.contains(RouteFlags::DYNAMIC) && which(r))
+            .count()
+    }
+
     fn nd_remove_default_route(&mut self, ifindex: IfIndex, router: Ipv6Addr) {
         let learned = self.routes6.iter().any(|r| {
             r.plen == 0
@@ -875,6 +891,7 @@ impl Stack {
         let now = ctx.now();
         let prefix = prefix_of(&p.prefix, p.plen);
         if p.on_link {
+            let learned = self.nd_learned_routes(ifindex, |r| r.plen < 128 && r.gateway.is_none());
             match self.routes6.find_mut(prefix, p.plen, None) {
                 Some(r) if r.flags.contains(RouteFlags::DYNAMIC) && r.ifindex == ifindex => {
                     if p.valid == 0 {
@@ -884,7 +901,7 @@ impl Stack {
                     }
                 }
                 Some(_) => {}
-                None if p.valid > 0 => {
+                None if p.valid > 0 && learned < MAX_LEARNED_PREFIXES => {
                     let _ = self.routes6.add(Route {
                         dest: prefix,
                         plen: p.plen,
@@ -911,7 +928,10 @@ impl Stack {
         let preferred_until = lifetime(now, p.preferred);
         match existing {
             None => {
-                if p.valid == 0 {
+                let autoconf = self
+                    .iface(ifindex)
+                    .map_or(0, |i| i.addrs6.iter().filter(|a| a.autoconf).count());
+                if p.valid == 0 || autoconf >= MAX_AUTOCONF_ADDRS {
                     return;
                 }
                 let addr = Ipv6Addr::from(u128::from(prefix) | eui64_iid(mac) as u128);
@@ -983,9 +1003,22 @@ impl Stack {
         }
         let now = ctx.now();
         let gateway = (target != dest).then_some(target);
-        let _ = self.routes6.delete(dest, 128, None);
-        if let Some(g) = gateway {
-            let _ = self.routes6.delete(dest, 128, Some(g));
+        let redirect = |r: &Route<Ipv6Addr>| r.plen == 128;
+        let replaces = |r: &Route<Ipv6Addr>| {
+            r.dest == dest && r.ifindex == ifindex && r.flags.contains(RouteFlags::DYNAMIC)
+        };
+        if self.routes6.iter().any(|r| replaces(r) && redirect(r)) {
+            let old: Vec<Option<Ipv6Addr>> = self
+                .routes6
+                .iter()
+                .filter(|r| replaces(r) && redirect(r))
+                .map(|r| r.gateway)
+                .collect();
+            for g in old {
+                let _ = self.routes6.delete(dest, 128, g);
+            }
+        } else if self.nd_learned_routes(ifindex, redirect) >= MAX_REDIRECT_ROUTES {
+            return true;
         }
         let _ = self.routes6.add(Route {
             dest,
@@ -1178,5 +1211,74 @@ impl Stack {
         self.iface(ifindex)
             .and_then(|i| i.nd.neighbors.get(addr))
             .map_or(0, |n| n.hold.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_parse_and_malformed_lists_are_refused() {
+        let mut b = vec![1, 1, 2, 0, 0, 0, 0, 7]; // SLLA
+        b.extend_from_slice(&[99, 1, 0, 0, 0, 0, 0, 0]); // unknown: skipped
+        b.extend_from_slice(&[5, 1, 0, 0, 0, 0, 5, 0xdc]); // MTU 1500
+        b.extend_from_slice(&[3, 4, 64, 0x80, 0, 0, 0, 10, 0, 0, 0, 5, 0, 0, 0, 0]);
+        b.extend_from_slice(&"2001:db8::".parse::<Ipv6Addr>().unwrap().octets());
+        let o = parse_nd_opts(&b).unwrap();
+        assert_eq!(o.slla, Some(Mac([2, 0, 0, 0, 0, 7])));
+        assert_eq!(o.tlla, None);
+        assert_eq!(o.mtu, Some(1500));
+        assert_eq!(o.prefixes.len(), 1);
+        let p = o.prefixes[0];
+        assert!(p.on_link && !p.autonomous);
+        assert_eq!((p.plen, p.valid, p.preferred), (64, 10, 5));
+
+        assert!(parse_nd_opts(&[]).unwrap().slla.is_none());
+        assert!(
+            parse_nd_opts(&[1, 0, 0, 0, 0, 0, 0, 0]).is_none(),
+            "zero length"
+        );
+        assert!(
+            parse_nd_opts(&[1, 2, 0, 0, 0, 0, 0, 0]).is_none(),
+            "past the end"
+        );
+        assert!(parse_nd_opts(&[1]).is_none(), "no length byte");
+        // A prefix option of the wrong size is ignored, not misread.
+        let o = parse_nd_opts(&[3, 1, 64, 0xc0, 0, 0, 0, 1]).unwrap();
+        assert!(o.prefixes.is_empty());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn option_parsing_never_panics(b in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let _ = parse_nd_opts(&b);
+        }
+    }
+
+    #[test]
+    fn eviction_prefers_the_oldest_stale_entry() {
+        let mut nd = NdState::default();
+        let entry = |state, t| Neighbor {
+            mac: Mac::ZERO,
+            state,
+            is_router: false,
+            timer: None,
+            probes: 0,
+            hold: VecDeque::new(),
+            src_hint: None,
+            updated: Instant::from_millis(t),
+        };
+        let a = |k: u16| Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, k);
+        nd.neighbors.insert(a(1), entry(NeighState::Reachable, 1));
+        nd.neighbors.insert(a(2), entry(NeighState::Stale, 5));
+        nd.neighbors.insert(a(3), entry(NeighState::Stale, 3));
+        nd.neighbors.insert(a(4), entry(NeighState::Incomplete, 0));
+        assert_eq!(nd.make_room(4), 1);
+        assert!(!nd.neighbors.contains_key(&a(3)));
+        // Room for one more under a limit of 2: stale, then reachable go;
+        // the entry still resolving stays.
+        assert_eq!(nd.make_room(2), 2);
+        assert_eq!(nd.neighbors.keys().copied().collect::<Vec<_>>(), vec![a(4)]);
     }
 }
