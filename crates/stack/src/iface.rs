@@ -471,6 +471,7 @@ impl Stack {
         if !still {
             self.routes6.delete_connected(net, old.plen, index);
         }
+        self.ipv6_addr_removed(index);
         Ok(())
     }
 

@@ -88,6 +88,11 @@ impl Stack {
         let mut d = earliest(self.routes4.next_expiry(), self.routes6.next_expiry());
         d = earliest(d, self.ipv4_next_deadline());
         d = earliest(d, self.ipv6_next_deadline());
+        if !self.loopback.is_empty() {
+            // Frames sent to ourselves outside `input`/`poll` (an
+            // application's send) wait on lo0: poll at once to deliver them.
+            d = Some(Instant::ZERO);
+        }
         d
     }
 
