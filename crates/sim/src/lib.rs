@@ -219,6 +219,10 @@ impl Sim {
                 .stack
                 .add_interface(&name, IfKind::Ethernet, mac, mtu)
                 .expect("simulated interface");
+            // The simulated cable is plugged in from the start.
+            node.stack
+                .set_link(&mut node.ctx, ifindex, true)
+                .expect("carrier");
             node.stack
                 .set_up(&mut node.ctx, ifindex, true)
                 .expect("interface up");
@@ -446,14 +450,15 @@ mod tests {
         let mut sim = Sim::new(1);
         let a = sim.add_node("a");
         let b = sim.add_node("b");
-        let (ia, _ib) = sim.connect(
-            a,
-            b,
-            LinkCfg {
-                latency: Duration::from_millis(10),
-                ..Default::default()
-            },
-        );
+        let link = LinkCfg {
+            latency: Duration::from_millis(10),
+            ..Default::default()
+        };
+        let (ia, ib) = sim.connect(a, b, link);
+        // Let the start-up traffic (DAD, MLD, router solicitations) settle.
+        sim.run_for(Duration::from_secs(30));
+        let delivered = sim.delivered;
+        let b_rx = sim.stack(b).iface(ib).unwrap().stats.rx_packets;
         sim.capture();
         let start = sim.now();
         sim.with(a, |s, ctx| {
@@ -462,10 +467,10 @@ mod tests {
             ctx.transmit(ia, p);
         });
         assert_eq!(sim.take_captured().len(), 1);
-        assert!(sim.run_until(Duration::from_secs(1), |s| s.delivered == 1));
+        assert!(sim.run_until(Duration::from_secs(1), |s| s.delivered == delivered + 1));
         assert_eq!(sim.now() - start, Duration::from_millis(10));
-        let b_rx = sim.stack(b).iface(2).unwrap().stats.rx_packets;
-        assert_eq!(b_rx, 1);
+        let rx = sim.stack(b).iface(ib).unwrap().stats.rx_packets;
+        assert_eq!(rx, b_rx + 1);
     }
 
     #[test]
@@ -473,17 +478,17 @@ mod tests {
         let mut sim = Sim::new(2);
         let a = sim.add_node("a");
         let b = sim.add_node("b");
-        let (ia, _) = sim.connect(
+        let (ia, _) = sim.connect(a, b, LinkCfg::default());
+        sim.run_for(Duration::from_secs(30));
+        sim.set_impairment(
             a,
-            b,
-            LinkCfg {
-                impair: Impairment {
-                    loss: 50.0,
-                    ..Default::default()
-                },
+            ia,
+            Impairment {
+                loss: 50.0,
                 ..Default::default()
             },
         );
+        let (delivered, lost) = (sim.delivered, sim.lost);
         for _ in 0..1000 {
             sim.with(a, |s, ctx| {
                 let mut p = s.pool.alloc();
@@ -492,8 +497,9 @@ mod tests {
             });
         }
         sim.run_for(Duration::from_secs(1));
-        assert_eq!(sim.delivered + sim.lost, 1000);
-        assert!((400..600).contains(&sim.lost), "lost {}", sim.lost);
+        let (delivered, lost) = (sim.delivered - delivered, sim.lost - lost);
+        assert_eq!(delivered + lost, 1000);
+        assert!((400..600).contains(&lost), "lost {lost}");
     }
 }
 
