@@ -576,7 +576,8 @@ macro_rules! export_module {
         /// The module's entry point (see include/iopkt/module.h).
         #[unsafe(no_mangle)]
         pub extern "C" fn iopkt_module_entry() -> *const $crate::abi::iopkt_module_desc {
-            const NOPTS: usize = [$($opt),*].len() + 1;
+            const NAMES: &[&str] = &[$($opt),*];
+            const NOPTS: usize = NAMES.len() + 1;
             static OPTIONS: $crate::driver::StaticNames<NOPTS> = $crate::driver::StaticNames([
                 $(concat!($opt, "\0").as_ptr().cast(),)*
                 ::core::ptr::null(),
