@@ -42,7 +42,16 @@ fn parse_addr(key: &str, v: Option<&str>) -> Result<SocketAddr, String> {
 }
 
 fn os_err(what: &str) -> String {
-    format!("{what}: {}", std::io::Error::last_os_error())
+    format!("{what}: {}", plain(&std::io::Error::last_os_error()))
+}
+
+/// An io::Error's text without the "(os error N)" suffix.
+fn plain(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
 }
 
 fn setsockopt<T>(
@@ -96,7 +105,7 @@ fn bind(fd: RawFd, addr: &SocketAddr, key: &str) -> Result<(), String> {
         } else {
             ""
         };
-        return Err(format!("cannot bind {key}={addr}: {e}{hint}"));
+        return Err(format!("cannot bind {key}={addr}: {}{hint}", plain(&e)));
     }
     Ok(())
 }
