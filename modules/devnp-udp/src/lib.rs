@@ -91,6 +91,11 @@ fn socket_for(addr: &SocketAddr) -> Result<OwnedFd, String> {
     if fd < 0 {
         return Err(os_err("cannot create a UDP socket"));
     }
+    // Room for a burst of frames; the kernel caps it at net.core.rmem_max
+    // and wmem_max, and a smaller buffer only means earlier drops.
+    let size: libc::c_int = 1 << 21;
+    let _ = setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, &size, "SO_RCVBUF");
+    let _ = setsockopt(fd, libc::SOL_SOCKET, libc::SO_SNDBUF, &size, "SO_SNDBUF");
     // SAFETY: a new fd we own.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }

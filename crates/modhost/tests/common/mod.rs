@@ -221,3 +221,37 @@ pub fn gcc_shared(src: &Path, out: &Path) -> Option<()> {
         }
     }
 }
+
+/// Compares frame lists without printing kilobytes of bytes on failure.
+#[track_caller]
+pub fn assert_same_frames(got: &[Vec<u8>], want: &[Vec<u8>], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: {} frames arrived, {} expected", got.len(), want.len());
+    if let Some(i) = got.iter().zip(want).position(|(g, w)| g != w) {
+        panic!(
+            "{what}: frame {i} differs (got {} bytes, seq {}; want {} bytes, seq {})",
+            got[i].len(),
+            if got[i].len() >= 18 { seq_of(&got[i]) } else { u32::MAX },
+            want[i].len(),
+            seq_of(&want[i])
+        );
+    }
+}
+
+/// Sends `frames` out of `from` in bursts of `burst`, waiting for each burst
+/// to arrive on `to` (UDP on loopback drops what overflows a socket buffer,
+/// so a test that checks every byte paces itself).
+pub fn send_paced(
+    host: &ModHost,
+    sink: &Recorder,
+    from: u32,
+    to: u32,
+    frames: &[Vec<u8>],
+    burst: usize,
+) -> Vec<Vec<u8>> {
+    let base = sink.frames(to).len();
+    for (k, chunk) in frames.chunks(burst).enumerate() {
+        host.transmit(from, bufs(chunk));
+        sink.wait_for(to, base + (k * burst + chunk.len()), Duration::from_secs(10));
+    }
+    sink.frames(to).split_off(base)
+}
