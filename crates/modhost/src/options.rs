@@ -58,7 +58,7 @@ pub(crate) fn classify(opts: Vec<Opt>, known: &[String]) -> Result<(Common, Vec<
     let mut c = Common::default();
     let mut module = Vec::new();
     for (k, v) in opts {
-        if known.iter().any(|n| *n == k) {
+        if known.contains(&k) {
             module.push((k, v));
             continue;
         }

@@ -254,7 +254,8 @@ impl Worker {
                     unsafe { cb(arg.0) }
                 }
                 Some(TimerAction::Host(f)) => {
-                    if catch_unwind(AssertUnwindSafe(f)).is_err() {
+                    let ok = catch_unwind(AssertUnwindSafe(f)).is_ok();
+                    if !ok {
                         tracing::error!("panic in a host timer");
                     }
                 }
@@ -323,5 +324,83 @@ impl Worker {
             self.run_due_timers();
         }
         CURRENT.with(|c| c.set(std::ptr::null()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    fn running() -> (Arc<Worker>, std::thread::JoinHandle<()>) {
+        let w = Arc::new(Worker::new().unwrap());
+        let r = Arc::clone(&w);
+        (w, std::thread::spawn(move || r.run()))
+    }
+
+    #[test]
+    fn timers_fire_in_deadline_order_and_cancel_works() {
+        let (w, t) = running();
+        let (tx, rx) = mpsc::channel();
+        for (id, ms) in [(1u64, 30u64), (2, 10), (3, 20), (4, 15)] {
+            let tx = tx.clone();
+            let action = TimerAction::Host(Box::new(move || tx.send(id).unwrap()));
+            assert!(w.add_timer(id, Duration::from_millis(ms), action).is_ok());
+        }
+        assert!(w.cancel_timer(4), "pending timer cancels");
+        assert!(!w.cancel_timer(4), "only once");
+        let got: Vec<u64> = (0..3)
+            .map(|_| rx.recv_timeout(Duration::from_secs(5)).unwrap())
+            .collect();
+        assert_eq!(got, [2, 3, 1]);
+        assert!(
+            rx.recv_timeout(Duration::from_millis(50)).is_err(),
+            "the cancelled timer never runs"
+        );
+        assert!(!w.cancel_timer(1), "a timer that ran is not pending");
+        w.stop();
+        t.join().unwrap();
+    }
+
+    static HITS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+    unsafe extern "C" fn on_ready(_arg: *mut c_void, fd: c_int, events: u32) {
+        assert!(events & IOPKT_FD_READ != 0);
+        let mut b = 0u64;
+        // SAFETY: draining the test's eventfd.
+        unsafe { libc::read(fd, (&mut b as *mut u64).cast(), 8) };
+        HITS.fetch_add(1, Ordering::SeqCst);
+    }
+
+    #[test]
+    fn fd_watch_calls_back_until_unwatched() {
+        let (w, t) = running();
+        // SAFETY: a new eventfd we own.
+        let efd = unsafe { OwnedFd::from_raw_fd(libc::eventfd(0, libc::EFD_NONBLOCK)) };
+        let poke = || {
+            let one = 1u64;
+            // SAFETY: 8-byte write to our eventfd.
+            unsafe { libc::write(efd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        };
+        w.watch(
+            efd.as_raw_fd(),
+            IOPKT_FD_READ,
+            on_ready,
+            ModPtr(std::ptr::null_mut()),
+        )
+        .unwrap();
+        poke();
+        let end = Instant::now() + Duration::from_secs(5);
+        while HITS.load(Ordering::SeqCst) == 0 && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(HITS.load(Ordering::SeqCst), 1);
+        assert!(w.unwatch(efd.as_raw_fd()));
+        poke();
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(HITS.load(Ordering::SeqCst), 1, "no callback after unwatch");
+        assert!(!w.unwatch(efd.as_raw_fd()));
+        w.stop();
+        t.join().unwrap();
     }
 }

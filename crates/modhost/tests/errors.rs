@@ -18,7 +18,14 @@ fn load_err(host: &iopkt_modhost::ModHost, kind: ModuleKind, name: &str, opts: &
 #[test]
 fn missing_module_lists_where_it_looked() {
     let sink = Recorder::new();
-    let host = host_with(&sink, 1, vec![PathBuf::from("/nonexistent/a"), PathBuf::from("/nonexistent/b")]);
+    let host = host_with(
+        &sink,
+        1,
+        vec![
+            PathBuf::from("/nonexistent/a"),
+            PathBuf::from("/nonexistent/b"),
+        ],
+    );
     let e = load_err(&host, ModuleKind::Driver, "foo", "");
     assert_eq!(
         e.to_string(),
@@ -26,9 +33,16 @@ fn missing_module_lists_where_it_looked() {
          add its directory to IOPKT_MODULE_PATH or give a path)"
     );
     let e = load_err(&host, ModuleKind::Protocol, "pf", "");
-    assert!(e.to_string().starts_with("protocol module lsm-pf.so not found (searched: /nonexistent/a"));
+    assert!(
+        e.to_string()
+            .starts_with("protocol module lsm-pf.so not found (searched: /nonexistent/a")
+    );
     let e = load_err(&host, ModuleKind::Driver, "/nonexistent/devnp-x.so", "");
-    assert!(e.to_string().starts_with("driver module /nonexistent/devnp-x.so not found"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("driver module /nonexistent/devnp-x.so not found"),
+        "{e}"
+    );
     assert!(!e.is_usage());
     host.shutdown();
 }
@@ -48,13 +62,41 @@ fn option_errors_name_the_option() {
             "name=en,bogus=1",
             "devnp-pair.so: unknown option 'bogus' (known: name, unit, mtu, mac, loss, delay, reorder, dup, corrupt)",
         ),
-        ("pair", "mtu=abc", "devnp-pair.so: mtu=abc: expected a number from 68 to 65535"),
-        ("pair", "mtu=70000", "devnp-pair.so: mtu=70000: expected a number from 68 to 65535"),
-        ("pair", "mac=zz", "devnp-pair.so: mac=zz: expected six hex bytes such as 02:00:00:00:00:01"),
-        ("pair", "unit=x", "devnp-pair.so: unit=x: expected a number from 0 to 65535"),
-        ("pair", "loss=101", "devnp-pair.so: loss=101: expected a percentage from 0 to 100"),
-        ("pair", "delay", "devnp-pair.so: delay needs a value (delay=N)"),
-        ("pair", "=x", "libdevnp_pair.so: option '=x' has no name (expected key=value)"),
+        (
+            "pair",
+            "mtu=abc",
+            "devnp-pair.so: mtu=abc: expected a number from 68 to 65535",
+        ),
+        (
+            "pair",
+            "mtu=70000",
+            "devnp-pair.so: mtu=70000: expected a number from 68 to 65535",
+        ),
+        (
+            "pair",
+            "mac=zz",
+            "devnp-pair.so: mac=zz: expected six hex bytes such as 02:00:00:00:00:01",
+        ),
+        (
+            "pair",
+            "unit=x",
+            "devnp-pair.so: unit=x: expected a number from 0 to 65535",
+        ),
+        (
+            "pair",
+            "loss=101",
+            "devnp-pair.so: loss=101: expected a percentage from 0 to 100",
+        ),
+        (
+            "pair",
+            "delay",
+            "devnp-pair.so: delay needs a value (delay=N)",
+        ),
+        (
+            "pair",
+            "=x",
+            "libdevnp_pair.so: option '=x' has no name (expected key=value)",
+        ),
         (
             "pair",
             "name=en,,mtu=1500",
@@ -66,7 +108,10 @@ fn option_errors_name_the_option() {
         assert_eq!(e.to_string(), want, "options {opts:?}");
         assert!(e.is_usage(), "{opts:?} is a usage error");
     }
-    assert!(sink.attached.lock().unwrap().is_empty(), "nothing attached on option errors");
+    assert!(
+        sink.attached.lock().unwrap().is_empty(),
+        "nothing attached on option errors"
+    );
     host.shutdown();
 }
 
@@ -81,14 +126,26 @@ fn driver_init_errors_carry_the_drivers_message() {
     );
     assert!(!e.is_usage());
     let e = load_err(&host, ModuleKind::Driver, "udp", "remote=nowhere");
-    assert_eq!(e.to_string(), "devnp-udp.so: remote=nowhere: expected IP:PORT (IPv6 as [ADDR]:PORT)");
+    assert_eq!(
+        e.to_string(),
+        "devnp-udp.so: remote=nowhere: expected IP:PORT (IPv6 as [ADDR]:PORT)"
+    );
     let e = load_err(&host, ModuleKind::Driver, "udp", "mcast=127.0.0.1:5000");
-    assert!(e.to_string().starts_with("devnp-udp.so: mcast=127.0.0.1:5000: not a multicast group"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("devnp-udp.so: mcast=127.0.0.1:5000: not a multicast group"),
+        "{e}"
+    );
 
     // A port already taken by someone else.
     let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let e = load_err(&host, ModuleKind::Driver, "udp", &format!("local=127.0.0.1:{port},remote=127.0.0.1:9"));
+    let e = load_err(
+        &host,
+        ModuleKind::Driver,
+        "udp",
+        &format!("local=127.0.0.1:{port},remote=127.0.0.1:9"),
+    );
     assert_eq!(
         e.to_string(),
         format!(
@@ -143,7 +200,10 @@ fn foreign_objects_and_other_abi_versions_are_refused() {
     let e = load_err(&host, ModuleKind::Driver, not_mod.to_str().unwrap(), "");
     assert_eq!(
         e.to_string(),
-        format!("{} is not an iopkt module (no symbol iopkt_module_entry)", not_mod.display())
+        format!(
+            "{} is not an iopkt module (no symbol iopkt_module_entry)",
+            not_mod.display()
+        )
     );
     let e = load_err(&host, ModuleKind::Driver, "old", "");
     assert_eq!(
@@ -152,7 +212,10 @@ fn foreign_objects_and_other_abi_versions_are_refused() {
     );
     let e = load_err(&host, ModuleKind::Driver, "junk", "");
     let msg = e.to_string();
-    assert!(msg.starts_with(&format!("cannot load {}/devnp-junk.so: ", dir.0.display())), "{msg}");
+    assert!(
+        msg.starts_with(&format!("cannot load {}/devnp-junk.so: ", dir.0.display())),
+        "{msg}"
+    );
     assert!(!msg.contains('\n'));
     host.shutdown();
 }

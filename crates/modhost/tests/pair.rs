@@ -26,11 +26,16 @@ fn frames_cross_the_cable_both_ways_in_order() {
     assert!(sink.info(a).mac.is_unicast());
     assert_ne!(sink.info(a).mac, sink.info(b).mac);
 
-    let sent: Vec<Vec<u8>> = (0..600).map(|i| frame(i, 60 + (i as usize % 1400))).collect();
+    let sent: Vec<Vec<u8>> = (0..600)
+        .map(|i| frame(i, 60 + (i as usize % 1400)))
+        .collect();
     host.transmit(a, bufs(&sent));
     let got = sink.wait_for(b, sent.len(), WAIT);
     assert_same_frames(&got, &sent, "pair0 to pair1");
-    assert!(sink.frames(a).is_empty(), "nothing echoes back to the sender");
+    assert!(
+        sink.frames(a).is_empty(),
+        "nothing echoes back to the sender"
+    );
 
     let back: Vec<Vec<u8>> = (0..10).map(|i| frame(1000 + i, 100)).collect();
     host.transmit(b, bufs(&back));
@@ -56,7 +61,10 @@ fn transmit_never_delivers_synchronously() {
     let me = std::thread::current().id();
     let threads = sink.input_threads.lock().unwrap().clone();
     assert!(!threads.is_empty());
-    assert!(threads.iter().all(|t| *t != me), "input ran on the transmitting thread");
+    assert!(
+        threads.iter().all(|t| *t != me),
+        "input ran on the transmitting thread"
+    );
     host.shutdown();
 }
 
@@ -65,19 +73,38 @@ fn common_options_name_unit_mtu_mac() {
     let sink = Recorder::new();
     sink.reserved.lock().unwrap().push("vn0".into());
     let host = host(&sink);
-    let l = host.load(ModuleKind::Driver, "devnp-pair.so", "name=vn,mtu=9000,mac=02:aa:bb:cc:dd:10").unwrap();
+    let l = host
+        .load(
+            ModuleKind::Driver,
+            "devnp-pair.so",
+            "name=vn,mtu=9000,mac=02:aa:bb:cc:dd:10",
+        )
+        .unwrap();
     let names: Vec<String> = l.ifindexes.iter().map(|i| sink.info(*i).name).collect();
     assert_eq!(names, ["vn1", "vn2"], "first unused units");
     assert_eq!(sink.info(l.ifindexes[0]).mtu, 9000);
-    assert_eq!(sink.info(l.ifindexes[0]).mac.to_string(), "02:aa:bb:cc:dd:10");
-    assert_eq!(sink.info(l.ifindexes[1]).mac.to_string(), "02:aa:bb:cc:dd:11");
+    assert_eq!(
+        sink.info(l.ifindexes[0]).mac.to_string(),
+        "02:aa:bb:cc:dd:10"
+    );
+    assert_eq!(
+        sink.info(l.ifindexes[1]).mac.to_string(),
+        "02:aa:bb:cc:dd:11"
+    );
 
-    let l2 = host.load(ModuleKind::Driver, "libdevnp_pair.so", "name=vn,unit=7").unwrap();
+    let l2 = host
+        .load(ModuleKind::Driver, "libdevnp_pair.so", "name=vn,unit=7")
+        .unwrap();
     let names: Vec<String> = l2.ifindexes.iter().map(|i| sink.info(*i).name).collect();
     assert_eq!(names, ["vn7", "vn8"]);
 
-    let e = host.load(ModuleKind::Driver, "pair", "name=vn,unit=7").unwrap_err();
-    assert_eq!(e.to_string(), "devnp-pair.so: interface vn7 already exists (choose another unit= or name=)");
+    let e = host
+        .load(ModuleKind::Driver, "pair", "name=vn,unit=7")
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "devnp-pair.so: interface vn7 already exists (choose another unit= or name=)"
+    );
     assert!(!e.is_usage());
     host.shutdown();
 }
@@ -98,7 +125,11 @@ fn through(opts: &str, n: u32) -> Vec<Vec<u8>> {
 #[test]
 fn loss_drops_about_half() {
     let got = through("loss=50", 1000);
-    assert!((380..=620).contains(&got.len()), "{} of 1000 frames passed loss=50", got.len());
+    assert!(
+        (380..=620).contains(&got.len()),
+        "{} of 1000 frames passed loss=50",
+        got.len()
+    );
     // What passes is unharmed and in order.
     let seqs: Vec<u32> = got.iter().map(|f| seq_of(f)).collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]));
@@ -110,7 +141,11 @@ fn dup_sends_copies() {
     let got = through("dup=100", 200);
     assert_eq!(got.len(), 400, "every frame twice");
     let got = through("dup=30", 1000);
-    assert!((1200..=1400).contains(&got.len()), "{} frames from 1000 with dup=30", got.len());
+    assert!(
+        (1200..=1400).contains(&got.len()),
+        "{} frames from 1000 with dup=30",
+        got.len()
+    );
 }
 
 #[test]
@@ -153,7 +188,10 @@ fn reorder_lets_later_frames_pass() {
     let got = through("reorder=50", 400);
     assert_eq!(got.len(), 400);
     let seqs: Vec<u32> = got.iter().map(|f| seq_of(f)).collect();
-    assert!(seqs.windows(2).any(|w| w[0] > w[1]), "some frames overtaken");
+    assert!(
+        seqs.windows(2).any(|w| w[0] > w[1]),
+        "some frames overtaken"
+    );
     let mut sorted = seqs.clone();
     sorted.sort();
     assert_eq!(sorted, (0..400).collect::<Vec<_>>());

@@ -11,7 +11,9 @@ use common::*;
 use iopkt_modhost::ModuleKind;
 
 fn sys(dev: &str, file: &str) -> Option<String> {
-    std::fs::read_to_string(format!("/sys/class/net/{dev}/{file}")).ok().map(|s| s.trim().to_string())
+    std::fs::read_to_string(format!("/sys/class/net/{dev}/{file}"))
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 /// Sends one raw frame into the kernel side of `dev` with AF_PACKET, which
@@ -23,7 +25,11 @@ fn kernel_sends(dev: &str, frame: &[u8]) {
         let ifindex = libc::if_nametoindex(name.as_ptr());
         assert!(ifindex != 0, "{dev} has no index");
         let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0);
-        assert!(fd >= 0, "AF_PACKET socket: {}", std::io::Error::last_os_error());
+        assert!(
+            fd >= 0,
+            "AF_PACKET socket: {}",
+            std::io::Error::last_os_error()
+        );
         let mut sll: libc::sockaddr_ll = std::mem::zeroed();
         sll.sll_family = libc::AF_PACKET as u16;
         sll.sll_ifindex = ifindex as i32;
@@ -53,7 +59,9 @@ fn tap_device_is_created_up_carries_frames_and_is_exclusive() {
     let dev = format!("iopkt-t{}", std::process::id() % 10_000_000);
     let sink = Recorder::new();
     let host = host(&sink);
-    let l = host.load(ModuleKind::Driver, "tap", &format!("dev={dev},name=tp")).unwrap();
+    let l = host
+        .load(ModuleKind::Driver, "tap", &format!("dev={dev},name=tp"))
+        .unwrap();
     let ifx = l.ifindexes[0];
     assert_eq!(sink.info(ifx).name, "tp0");
     assert_eq!(sink.info(ifx).driver, "tap");
@@ -65,10 +73,14 @@ fn tap_device_is_created_up_carries_frames_and_is_exclusive() {
 
     // A second open of the same device: the kernel refuses a non-multiqueue
     // TAP that already has a reader with EBUSY.
-    let e = host.load(ModuleKind::Driver, "tap", &format!("dev={dev}")).unwrap_err();
+    let e = host
+        .load(ModuleKind::Driver, "tap", &format!("dev={dev}"))
+        .unwrap_err();
     assert_eq!(
         e.to_string(),
-        format!("devnp-tap.so: device {dev} is busy (another process holds it; choose another dev=)")
+        format!(
+            "devnp-tap.so: device {dev} is busy (another process holds it; choose another dev=)"
+        )
     );
     // And a name that is not a TAP device at all.
     let e = host.load(ModuleKind::Driver, "tap", "dev=lo").unwrap_err();
@@ -85,7 +97,11 @@ fn tap_device_is_created_up_carries_frames_and_is_exclusive() {
         std::thread::sleep(Duration::from_millis(10));
         after = sys(&dev, "statistics/rx_packets").unwrap().parse().unwrap();
     }
-    assert!(after >= before + 5, "kernel received {} of 5 frames", after - before);
+    assert!(
+        after >= before + 5,
+        "kernel received {} of 5 frames",
+        after - before
+    );
 
     // Frames the kernel sends come to us (the kernel may also send its own
     // IPv6 chatter; look for ours).
@@ -95,8 +111,14 @@ fn tap_device_is_created_up_carries_frames_and_is_exclusive() {
     while Instant::now() < end && !sink.frames(ifx).contains(&ours) {
         sink.wait_for(ifx, sink.frames(ifx).len() + 1, Duration::from_millis(200));
     }
-    assert!(sink.frames(ifx).contains(&ours), "frame sent by the kernel arrived");
+    assert!(
+        sink.frames(ifx).contains(&ours),
+        "frame sent by the kernel arrived"
+    );
 
     host.shutdown();
-    assert!(sys(&dev, "flags").is_none(), "{dev} disappears when the driver closes it");
+    assert!(
+        sys(&dev, "flags").is_none(),
+        "{dev} disappears when the driver closes it"
+    );
 }

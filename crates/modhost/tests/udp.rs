@@ -24,9 +24,14 @@ fn p2p(ip: &str) {
     let a = host.load(ModuleKind::Driver, "udp", &fmt(pa, pb)).unwrap();
     let b = host.load(ModuleKind::Driver, "udp", &fmt(pb, pa)).unwrap();
     let (ia, ib) = (a.ifindexes[0], b.ifindexes[0]);
-    assert_eq!((sink.info(ia).name.as_str(), sink.info(ib).name.as_str()), ("en0", "en1"));
+    assert_eq!(
+        (sink.info(ia).name.as_str(), sink.info(ib).name.as_str()),
+        ("en0", "en1")
+    );
 
-    let sent: Vec<Vec<u8>> = (0..500).map(|i| frame(i, 60 + (i as usize * 13) % 1450)).collect();
+    let sent: Vec<Vec<u8>> = (0..500)
+        .map(|i| frame(i, 60 + (i as usize * 13) % 1450))
+        .collect();
     let got = send_paced(&host, &sink, ia, ib, &sent, 64);
     assert_same_frames(&got, &sent, "en0 to en1");
     let back: Vec<Vec<u8>> = (0..5).map(|i| frame(100 + i, 200)).collect();
@@ -59,7 +64,13 @@ fn multicast_segment_on_loopback() {
     let opts = format!("mcast={group}:{port}");
     let a = host.load(ModuleKind::Driver, "udp", &opts).unwrap();
     let b = host.load(ModuleKind::Driver, "udp", &opts).unwrap();
-    let c = host.load(ModuleKind::Driver, "udp", &format!("{opts},local=127.0.0.1")).unwrap();
+    let c = host
+        .load(
+            ModuleKind::Driver,
+            "udp",
+            &format!("{opts},local=127.0.0.1"),
+        )
+        .unwrap();
     let (ia, ib, ic) = (a.ifindexes[0], b.ifindexes[0], c.ifindexes[0]);
 
     let sent: Vec<Vec<u8>> = (0..100).map(|i| frame(i, 90)).collect();
@@ -68,6 +79,10 @@ fn multicast_segment_on_loopback() {
     assert_same_frames(&sink.wait_for(ic, sent.len(), WAIT), &sent, "c hears a");
     // The sender hears its own frames back (multicast loop); the stack
     // drops them by source MAC.
-    assert_same_frames(&sink.wait_for(ia, sent.len(), WAIT), &sent, "a hears itself");
+    assert_same_frames(
+        &sink.wait_for(ia, sent.len(), WAIT),
+        &sent,
+        "a hears itself",
+    );
     host.shutdown();
 }

@@ -274,7 +274,7 @@ impl Timer {
 unsafe extern "C" fn timer_tramp(arg: *mut c_void) {
     // SAFETY: arg is the Box<TimerFn> leaked in Host::timer; runs once.
     let f = unsafe { Box::from_raw(arg as *mut TimerFn) };
-    let _ = catch_unwind(AssertUnwindSafe(move || f()));
+    let _ = catch_unwind(AssertUnwindSafe(f));
 }
 
 unsafe extern "C" fn fd_tramp<H: FdHandler>(arg: *mut c_void, fd: c_int, events: u32) {

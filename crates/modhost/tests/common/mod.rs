@@ -12,13 +12,16 @@ use std::time::{Duration, Instant};
 use iopkt_modhost::{AttachInfo, ModHost, StackSink};
 use iopkt_pkt::{PktBuf, Pool};
 
+/// One received frame and when it came.
+type Arrival = (Instant, Vec<u8>);
+
 /// A stack stand-in that records interfaces and received frames.
 #[derive(Default)]
 pub struct Recorder {
     pub attached: Mutex<Vec<(u32, AttachInfo)>>,
     pub detached: Mutex<Vec<u32>>,
     pub reserved: Mutex<Vec<String>>,
-    frames: Mutex<HashMap<u32, Vec<(Instant, Vec<u8>)>>>,
+    frames: Mutex<HashMap<u32, Vec<Arrival>>>,
     arrived: Condvar,
     next: AtomicU32,
     pub links: Mutex<Vec<(u32, bool)>>,
@@ -36,17 +39,27 @@ impl Recorder {
 
     pub fn info(&self, ifindex: u32) -> AttachInfo {
         let a = self.attached.lock().unwrap();
-        a.iter().find(|(i, _)| *i == ifindex).map(|(_, info)| info.clone()).expect("attached")
+        a.iter()
+            .find(|(i, _)| *i == ifindex)
+            .map(|(_, info)| info.clone())
+            .expect("attached")
     }
 
     /// Frames received on `ifindex` so far.
     pub fn frames(&self, ifindex: u32) -> Vec<Vec<u8>> {
         let f = self.frames.lock().unwrap();
-        f.get(&ifindex).map(|v| v.iter().map(|(_, b)| b.clone()).collect()).unwrap_or_default()
+        f.get(&ifindex)
+            .map(|v| v.iter().map(|(_, b)| b.clone()).collect())
+            .unwrap_or_default()
     }
 
     pub fn frames_timed(&self, ifindex: u32) -> Vec<(Instant, Vec<u8>)> {
-        self.frames.lock().unwrap().get(&ifindex).cloned().unwrap_or_default()
+        self.frames
+            .lock()
+            .unwrap()
+            .get(&ifindex)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Waits (bounded) until `ifindex` has received at least `n` frames.
@@ -83,7 +96,12 @@ impl Recorder {
 impl StackSink for Recorder {
     fn name_in_use(&self, name: &str) -> bool {
         self.reserved.lock().unwrap().iter().any(|n| n == name)
-            || self.attached.lock().unwrap().iter().any(|(_, i)| i.name == name)
+            || self
+                .attached
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|(_, i)| i.name == name)
     }
 
     fn attach(&self, info: &AttachInfo) -> Result<u32, String> {
@@ -94,8 +112,12 @@ impl StackSink for Recorder {
 
     fn input(&self, ifindex: u32, frames: Vec<PktBuf>) {
         assert!(frames.len() <= 256, "batch of {} frames", frames.len());
-        self.max_batch.fetch_max(frames.len() as u32, Ordering::Relaxed);
-        self.input_threads.lock().unwrap().push(std::thread::current().id());
+        self.max_batch
+            .fetch_max(frames.len() as u32, Ordering::Relaxed);
+        self.input_threads
+            .lock()
+            .unwrap()
+            .push(std::thread::current().id());
         let now = Instant::now();
         let mut f = self.frames.lock().unwrap();
         let v = f.entry(ifindex).or_default();
@@ -115,7 +137,10 @@ impl StackSink for Recorder {
 }
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 /// The directory holding the driver modules cargo builds (target/debug or
@@ -127,12 +152,22 @@ pub fn drivers_dir() -> PathBuf {
         let exe = std::env::current_exe().unwrap();
         let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.current_dir(workspace_root())
-            .args(["build", "--quiet", "-p", "devnp-pair", "-p", "devnp-udp", "-p", "devnp-tap"]);
+        cmd.current_dir(workspace_root()).args([
+            "build",
+            "--quiet",
+            "-p",
+            "devnp-pair",
+            "-p",
+            "devnp-udp",
+            "-p",
+            "devnp-tap",
+        ]);
         if profile_dir.file_name().is_some_and(|n| n == "release") {
             cmd.arg("--release");
         }
-        let out = cmd.output().expect("run cargo build for the driver modules");
+        let out = cmd
+            .output()
+            .expect("run cargo build for the driver modules");
         assert!(
             out.status.success(),
             "building the driver modules failed:\n{}",
@@ -177,7 +212,11 @@ pub fn bufs(frames: &[Vec<u8>]) -> Vec<PktBuf> {
 
 /// A UDP port on 127.0.0.1 free right now.
 pub fn free_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A fresh temporary directory (removed by the caller's guard).
@@ -206,7 +245,16 @@ impl Drop for TempDir {
 pub fn gcc_shared(src: &Path, out: &Path) -> Option<()> {
     let include = workspace_root().join("include");
     let r = Command::new("gcc")
-        .args(["-shared", "-fPIC", "-O1", "-Wall", "-Werror", "-std=c11", "-D_GNU_SOURCE", "-I"])
+        .args([
+            "-shared",
+            "-fPIC",
+            "-O1",
+            "-Wall",
+            "-Werror",
+            "-std=c11",
+            "-D_GNU_SOURCE",
+            "-I",
+        ])
         .arg(&include)
         .arg("-o")
         .arg(out)
@@ -216,7 +264,12 @@ pub fn gcc_shared(src: &Path, out: &Path) -> Option<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => panic!("running gcc: {e}"),
         Ok(o) => {
-            assert!(o.status.success(), "gcc failed on {}:\n{}", src.display(), String::from_utf8_lossy(&o.stderr));
+            assert!(
+                o.status.success(),
+                "gcc failed on {}:\n{}",
+                src.display(),
+                String::from_utf8_lossy(&o.stderr)
+            );
             Some(())
         }
     }
@@ -225,12 +278,22 @@ pub fn gcc_shared(src: &Path, out: &Path) -> Option<()> {
 /// Compares frame lists without printing kilobytes of bytes on failure.
 #[track_caller]
 pub fn assert_same_frames(got: &[Vec<u8>], want: &[Vec<u8>], what: &str) {
-    assert_eq!(got.len(), want.len(), "{what}: {} frames arrived, {} expected", got.len(), want.len());
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{what}: {} frames arrived, {} expected",
+        got.len(),
+        want.len()
+    );
     if let Some(i) = got.iter().zip(want).position(|(g, w)| g != w) {
         panic!(
             "{what}: frame {i} differs (got {} bytes, seq {}; want {} bytes, seq {})",
             got[i].len(),
-            if got[i].len() >= 18 { seq_of(&got[i]) } else { u32::MAX },
+            if got[i].len() >= 18 {
+                seq_of(&got[i])
+            } else {
+                u32::MAX
+            },
             want[i].len(),
             seq_of(&want[i])
         );
@@ -251,7 +314,11 @@ pub fn send_paced(
     let base = sink.frames(to).len();
     for (k, chunk) in frames.chunks(burst).enumerate() {
         host.transmit(from, bufs(chunk));
-        sink.wait_for(to, base + (k * burst + chunk.len()), Duration::from_secs(10));
+        sink.wait_for(
+            to,
+            base + (k * burst + chunk.len()),
+            Duration::from_secs(10),
+        );
     }
     sink.frames(to).split_off(base)
 }
