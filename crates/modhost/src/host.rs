@@ -58,6 +58,10 @@ pub(crate) struct HostInner {
     /// Loaded libraries are kept mapped for the life of the process: a Rust
     /// cdylib with thread-locals must never be unloaded.
     libs: Mutex<Vec<libloading::Library>>,
+    /// Detached interfaces. Drivers hold raw pointers to them until their
+    /// fini returns (a callback may still pass one to `input`), so they are
+    /// kept for the life of the process rather than freed.
+    graveyard: Mutex<Vec<Arc<Iface>>>,
 }
 
 /// Loads modules and runs them. Cloning gives another handle to the same
@@ -126,6 +130,21 @@ impl HostInner {
             return false;
         };
         self.workers[w].unwatch(fd)
+    }
+
+    /// Takes an interface out of service: no transmit reaches its driver
+    /// any more, and the stack is told it is gone.
+    fn retire(&self, ifindex: u32, tell_driver: bool) {
+        let gone = self
+            .ifaces
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&ifindex);
+        if let Some(i) = gone {
+            i.kill(tell_driver);
+            lock(&self.graveyard).push(i);
+        }
+        self.sink.detach(ifindex);
     }
 
     pub(crate) fn iface(&self, ifindex: u32) -> Option<Arc<Iface>> {
@@ -200,6 +219,7 @@ impl ModHost {
                 attach_lock: Mutex::new(()),
                 closing: AtomicBool::new(false),
                 libs: Mutex::new(Vec::new()),
+                graveyard: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -321,16 +341,7 @@ impl ModHost {
         let attached = ctx.take_attached();
         if rc != 0 {
             for ifindex in &attached {
-                if let Some(i) = self
-                    .inner
-                    .ifaces
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(ifindex)
-                {
-                    i.kill(false);
-                }
-                self.inner.sink.detach(*ifindex);
+                self.inner.retire(*ifindex, false);
             }
             // SAFETY: NUL-terminated above.
             let said = unsafe { CStr::from_ptr(errbuf.as_ptr()) }
@@ -391,30 +402,14 @@ impl ModHost {
         }
         let instances = std::mem::take(&mut *lock(&self.inner.instances));
         for inst in instances.into_iter().rev() {
-            for ifindex in &inst.ifindexes {
-                let i = self
-                    .inner
-                    .ifaces
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(ifindex);
-                if let Some(i) = i {
-                    i.kill(true);
-                }
-                self.inner.sink.detach(*ifindex);
-            }
-            // Interfaces attached after init.
-            for ifindex in inst.ctx.take_attached() {
-                if let Some(i) = self
-                    .inner
-                    .ifaces
-                    .write()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&ifindex)
-                {
-                    i.kill(true);
-                }
-                self.inner.sink.detach(ifindex);
+            // Interfaces attached during init, then any attached later.
+            for ifindex in inst
+                .ifindexes
+                .iter()
+                .copied()
+                .chain(inst.ctx.take_attached())
+            {
+                self.inner.retire(ifindex, true);
             }
             if let Some(fini) = inst.fini {
                 // SAFETY: the instance init gave us, finished once.
