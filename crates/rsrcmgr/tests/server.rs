@@ -591,7 +591,7 @@ fn pipelined_requests_are_throttled_not_lost() {
     // Finish the partial request, then read every answer.
     raw.set_nonblocking(false).unwrap();
     let want = sent + usize::from(partial > 0);
-    let mut rest = &one[partial..];
+    let rest = &one[partial..];
     let reader = raw.try_clone().unwrap();
     let t = std::thread::spawn(move || {
         let mut reader = reader;
@@ -616,10 +616,8 @@ fn pipelined_requests_are_throttled_not_lost() {
         n
     });
     if partial > 0 {
-        raw.write_all(&mut rest).unwrap();
-        rest = &[];
+        raw.write_all(rest).unwrap();
     }
-    let _ = rest;
     assert_eq!(t.join().unwrap(), want);
 }
 

@@ -485,9 +485,7 @@ impl<H: StackHost> Loop<H> {
             if let Some(conn) = self.conns.get_mut(&c.token) {
                 conn.running = conn.running.saturating_sub(1);
                 conn.respond(c.id, &c.resp);
-                if conn.flush().is_err() {
-                    conn.dead = true;
-                }
+                self.service(c.token);
             }
         }
     }
@@ -547,12 +545,10 @@ impl<H: StackHost> Loop<H> {
             lock(&self.shared.ready).extend(more);
             let _ = self.shared.waker.wake();
         }
+        // Writing may also make room for a client whose reading was paused.
         for t in touched {
-            if let Some(conn) = self.conns.get_mut(&t)
-                && !conn.dead
-                && conn.flush().is_err()
-            {
-                conn.dead = true;
+            if self.conns.get(&t).is_some_and(|c| !c.dead) {
+                self.service(t);
             }
         }
     }

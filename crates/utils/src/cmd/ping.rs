@@ -345,11 +345,9 @@ pub fn run(env: &Env, args: Vec<String>) -> Res<i32> {
 fn print_summary(o: &Opts, t: &Tally, took: Duration) {
     println!();
     println!("--- {} ping statistics ---", o.host);
-    let loss = if t.transmitted == 0 {
-        0
-    } else {
-        (t.transmitted - t.received.min(t.transmitted)) * 100 / t.transmitted
-    };
+    let loss = ((t.transmitted - t.received.min(t.transmitted)) * 100)
+        .checked_div(t.transmitted)
+        .unwrap_or(0);
     let mut line = format!(
         "{} packets transmitted, {} received",
         t.transmitted, t.received
