@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use crate::prefix::{client_prefix, socket_path};
 use crate::proto::{
-    Event, Framer, ProtoError, Request, Response, ServerMessage, WireError, decode_server_frame,
-    encode_request,
+    Event, Framer, Kind, ProtoError, Request, Response, ServerMessage, WireError,
+    decode_server_frame, encode_request,
 };
 
 /// How long [`Client::call`] waits for an answer by default.
@@ -180,9 +180,13 @@ impl Client {
     fn read_message(&mut self, deadline: Instant) -> Result<Option<ServerMessage>, ClientError> {
         loop {
             if let Some(f) = self.framer.next_frame().map_err(ClientError::Protocol)? {
-                return decode_server_frame(&f)
-                    .map(Some)
-                    .map_err(ClientError::Protocol);
+                match decode_server_frame(&f) {
+                    Ok(m) => return Ok(Some(m)),
+                    // An event this version does not know: skip it (the
+                    // protocol only ever adds event variants).
+                    Err(_) if f.header.kind == Kind::Event => continue,
+                    Err(e) => return Err(ClientError::Protocol(e)),
+                }
             }
             let now = Instant::now();
             if now >= deadline {

@@ -900,3 +900,47 @@ fn shutdown_disconnects_clients_and_reclaims_their_sockets() {
     assert_eq!(fx.host.open_sockets(), 0);
     assert!(!socket_path(fx.prefix()).exists());
 }
+
+#[test]
+fn the_client_skips_events_it_does_not_know_and_keeps_known_ones() {
+    // A server of a later version pushing an event variant this client lacks.
+    let dir = tempfile::tempdir().unwrap();
+    let path = socket_path(dir.path());
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let t = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut f = Framer::new();
+        let mut buf = [0u8; 256];
+        let frame = loop {
+            if let Some(fr) = f.next_frame().unwrap() {
+                break fr;
+            }
+            let n = s.read(&mut buf).unwrap();
+            f.push(&buf[..n]);
+        };
+        let mut unknown = encode_event(&Event::PingReply {
+            sock: 1,
+            from: "10.0.0.1".parse().unwrap(),
+            ttl: 1,
+            icmp: vec![0; 8],
+        })
+        .unwrap();
+        unknown[HEADER_LEN] = 42; // an event variant from the future
+        let known = Event::PingReply {
+            sock: 2,
+            from: "10.0.0.2".parse().unwrap(),
+            ttl: 2,
+            icmp: vec![0; 8],
+        };
+        s.write_all(&unknown).unwrap();
+        s.write_all(&encode_event(&known).unwrap()).unwrap();
+        s.write_all(&encode_response(frame.header.request_id, &Response::Ok).unwrap())
+            .unwrap();
+        known
+    });
+    let mut c = Client::connect(dir.path()).unwrap();
+    assert_eq!(c.call(&Request::Stats).unwrap(), Response::Ok);
+    let known = t.join().unwrap();
+    assert_eq!(c.next_event(Duration::from_secs(1)).unwrap(), Some(known));
+}
