@@ -1,0 +1,20 @@
+//! The iopkt resource manager.
+//!
+//! - [`proto`]: the message protocol over `<prefix>/dev/socket`, shared by
+//!   the server and every client (docs/protocol.md writes it down);
+//! - [`server`]: the runtime the daemon embeds ([`Server::start`] with a
+//!   [`StackHost`]);
+//! - [`client`]: a blocking client, used by the `iopkt` utility;
+//! - [`prefix`]: where the socket of a stack is ([`default_prefix`]);
+//! - [`mem_host`]: a stack in memory behind a [`StackHost`], for tests of
+//!   anything that talks to the resource manager.
+
+pub mod client;
+pub mod mem_host;
+pub mod prefix;
+pub mod proto;
+pub mod server;
+
+pub use client::{Client, ClientError};
+pub use prefix::{client_prefix, default_prefix, socket_path};
+pub use server::{Notifier, Server, StackHost, StartError};
