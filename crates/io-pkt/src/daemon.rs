@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use iopkt_modhost::{AttachInfo, ModHost, ModuleKind, StackSink};
 use iopkt_pkt::{PktBuf, Pool};
+use iopkt_rsrcmgr::proto::ModuleKindWire;
 use iopkt_rsrcmgr::server::{Notifier, Server, StackHost};
 use iopkt_stack::socket::SocketId;
 use iopkt_stack::{Config, IfIndex, IfKind};
@@ -77,6 +78,7 @@ fn init_logging(verbose: u8) {
         .with_writer(std::io::stderr)
         .with_max_level(level)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 
@@ -89,14 +91,20 @@ fn stack_config(opts: &Options) -> Config {
 }
 
 fn start_and_serve(opts: &Options, signals: &libc::sigset_t) -> Result<(), Failure> {
-    let prefix: PathBuf = opts.tcpip.prefix.clone().unwrap_or_else(iopkt_rsrcmgr::default_prefix);
+    let prefix: PathBuf = opts
+        .tcpip
+        .prefix
+        .clone()
+        .unwrap_or_else(iopkt_rsrcmgr::default_prefix);
     // Refuse early, before a driver grabs a device, if another stack serves
     // this prefix.
-    iopkt_rsrcmgr::server::check_prefix_free(&prefix).map_err(|e| runtime_failure(e.to_string()))?;
+    check_prefix_free(&prefix)?;
 
     let pool = Pool::standard();
     let rt = Runtime::new(pool.clone(), stack_config(opts), opts.instance);
-    let threads = opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = opts
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let sink = Arc::new(Sink(rt.clone()));
     let modhost = ModHost::new(pool, threads, sink, iopkt_modhost::default_search_path())
         .map_err(|e| runtime_failure(format!("cannot start layer-2 threads: {e}")))?;
@@ -108,23 +116,28 @@ fn start_and_serve(opts: &Options, signals: &libc::sigset_t) -> Result<(), Failu
 
     let result = (|| {
         for p in &opts.protocols {
-            modhost.load(ModuleKind::Protocol, &p.name, &p.options).map_err(|e| Failure {
-                usage: e.is_usage(),
-                msg: e.to_string(),
-            })?;
+            modhost
+                .load(ModuleKind::Protocol, &p.name, &p.options)
+                .map_err(|e| Failure {
+                    usage: e.is_usage(),
+                    msg: e.to_string(),
+                })?;
         }
         for d in &opts.drivers {
-            let loaded = modhost.load(ModuleKind::Driver, &d.name, &d.options).map_err(|e| Failure {
-                usage: e.is_usage(),
-                msg: e.to_string(),
-            })?;
-            tracing::info!("loaded {}", loaded.name);
+            let loaded = modhost
+                .load(ModuleKind::Driver, &d.name, &d.options)
+                .map_err(|e| Failure {
+                    usage: e.is_usage(),
+                    msg: e.to_string(),
+                })?;
+            tracing::info!("loaded {}", loaded.module);
         }
         let host = Arc::new(Host {
             rt: rt.clone(),
             modhost: modhost.clone(),
         });
-        let (server, notifier) = Server::start(&prefix, host).map_err(|e| runtime_failure(e.to_string()))?;
+        let (server, notifier) =
+            Server::start(&prefix, host).map_err(|e| runtime_failure(e.to_string()))?;
         rt.set_sinks(Box::new(Sinks {
             modhost: modhost.clone(),
             notifier,
@@ -140,6 +153,20 @@ fn start_and_serve(opts: &Options, signals: &libc::sigset_t) -> Result<(), Failu
     rt.stop_timers();
     let _ = timer.join();
     result
+}
+
+/// Refuses a prefix whose socket answers: another stack serves it. Checked
+/// before any driver opens a device, so a second stack takes nothing from
+/// the first.
+fn check_prefix_free(prefix: &std::path::Path) -> Result<(), Failure> {
+    let sock = prefix.join("dev/socket");
+    if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
+        return Err(runtime_failure(format!(
+            "another io-pkt already serves {} (stop it or choose another prefix=)",
+            sock.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Frames and events from the module host into the stack.
@@ -197,16 +224,33 @@ struct Host {
 impl StackHost for Host {
     type Ctx = DaemonCtx;
 
-    fn with_stack<R>(&self, f: &mut dyn FnMut(&mut iopkt_stack::Stack, &mut DaemonCtx) -> R) -> R {
-        self.rt.with_stack(|s, c| f(s, c))
+    fn with_stack<R>(&self, f: impl FnOnce(&mut iopkt_stack::Stack, &mut DaemonCtx) -> R) -> R {
+        self.rt.with_stack(f)
     }
 
-    fn mount(&self, kind: iopkt_rsrcmgr::proto::ModuleKindWire, module: &str, options: &str) -> Result<Vec<String>, String> {
+    fn mount(
+        &self,
+        kind: ModuleKindWire,
+        module: &str,
+        options: &str,
+    ) -> Result<Vec<String>, String> {
         let kind = match kind {
-            iopkt_rsrcmgr::proto::ModuleKindWire::Driver => ModuleKind::Driver,
-            iopkt_rsrcmgr::proto::ModuleKindWire::Protocol => ModuleKind::Protocol,
+            ModuleKindWire::Driver => ModuleKind::Driver,
+            ModuleKindWire::Protocol => ModuleKind::Protocol,
+            // A bare name or a path: a protocol module if its file says so.
+            ModuleKindWire::Any => {
+                let base = module.rsplit('/').next().unwrap_or(module);
+                if base.starts_with("lsm-") || base.starts_with("liblsm_") {
+                    ModuleKind::Protocol
+                } else {
+                    ModuleKind::Driver
+                }
+            }
         };
-        let loaded = self.modhost.load(kind, module, options).map_err(|e| e.to_string())?;
+        let loaded = self
+            .modhost
+            .load(kind, module, options)
+            .map_err(|e| e.to_string())?;
         Ok(self.rt.with_stack(|s, _| {
             loaded
                 .ifindexes
@@ -217,12 +261,15 @@ impl StackHost for Host {
     }
 
     fn destroy(&self, ifname: &str) -> Result<(), String> {
-        let idx = self
-            .rt
-            .with_stack(|s, _| s.iface_by_name(ifname).map(|i| i.index))
-            .ok_or_else(|| format!("no such interface: {ifname}"))?;
-        self.modhost.detach(idx).map_err(|e| e.to_string())?;
-        self.rt.with_stack(|s, _| s.remove_interface(idx)).map_err(|e| e.to_string())
+        let exists = self.rt.with_stack(|s, _| s.iface_by_name(ifname).is_some());
+        if !exists {
+            return Err(format!("no such interface: {ifname}"));
+        }
+        // Drivers release their interfaces when io-pkt stops; detaching one
+        // at run time needs a host call drivers do not have yet.
+        Err(format!(
+            "{ifname} belongs to a driver and cannot be destroyed while io-pkt runs; stop io-pkt to release it"
+        ))
     }
 
     fn instance(&self) -> u32 {

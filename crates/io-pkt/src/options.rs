@@ -71,28 +71,34 @@ pub fn split_options(word: &str) -> Result<Vec<(&str, Option<&str>)>, String> {
             None => (item, None),
         };
         if k.is_empty() {
-            return Err(format!("malformed option '{item}' in '{word}' (expected key=value or flag)"));
+            return Err(format!(
+                "malformed option '{item}' in '{word}' (expected key=value or flag)"
+            ));
         }
         out.push((k, v));
     }
     Ok(out)
 }
 
+/// The value of option `k`, which must have a non-empty one.
+fn need<'a>(k: &str, v: Option<&'a str>) -> Result<&'a str, UsageError> {
+    v.filter(|s| !s.is_empty())
+        .ok_or_else(|| UsageError(format!("-p tcpip: option '{k}' needs a value ({k}=...)")))
+}
+
 fn parse_tcpip(word: &str, t: &mut TcpipOptions) -> Result<(), UsageError> {
     for (k, v) in split_options(word).map_err(|e| UsageError(format!("-p tcpip: {e}")))? {
-        let need = |v: Option<&str>| {
-            v.filter(|s| !s.is_empty())
-                .ok_or_else(|| UsageError(format!("-p tcpip: option '{k}' needs a value ({k}=...)")))
-        };
         let no_value = |v: Option<&str>| match v {
             None => Ok(()),
             Some(_) => Err(UsageError(format!("-p tcpip: option '{k}' takes no value"))),
         };
         match k {
             "prefix" => {
-                let p = need(v)?;
+                let p = need(k, v)?;
                 if !p.starts_with('/') {
-                    return Err(UsageError(format!("-p tcpip: prefix={p} must be an absolute path")));
+                    return Err(UsageError(format!(
+                        "-p tcpip: prefix={p} must be an absolute path"
+                    )));
                 }
                 t.prefix = Some(PathBuf::from(p));
             }
@@ -109,12 +115,14 @@ fn parse_tcpip(word: &str, t: &mut TcpipOptions) -> Result<(), UsageError> {
                 t.fastforward = true
             }
             "somaxconn" => {
-                let s = need(v)?;
+                let s = need(k, v)?;
                 let n: u32 = s
                     .parse()
                     .ok()
                     .filter(|n| (1..=65_535).contains(n))
-                    .ok_or_else(|| UsageError(format!("-p tcpip: somaxconn={s}: expected 1 to 65535")))?;
+                    .ok_or_else(|| {
+                        UsageError(format!("-p tcpip: somaxconn={s}: expected 1 to 65535"))
+                    })?;
                 t.somaxconn = Some(n);
             }
             _ => {
@@ -171,7 +179,8 @@ impl Options {
                     if flag == "-p" && name == "tcpip" {
                         parse_tcpip(&options, &mut o.tcpip)?;
                     } else {
-                        split_options(&options).map_err(|e| UsageError(format!("{flag} {name}: {e}")))?;
+                        split_options(&options)
+                            .map_err(|e| UsageError(format!("{flag} {name}: {e}")))?;
                         let m = ModuleArg { name, options };
                         if flag == "-d" {
                             o.drivers.push(m)
@@ -182,11 +191,9 @@ impl Options {
                 }
                 "-i" => {
                     let v = value(&mut i, glued)?;
-                    o.instance = v
-                        .parse()
-                        .ok()
-                        .filter(|n| *n < 1000)
-                        .ok_or_else(|| UsageError(format!("-i {v}: expected an instance number from 0 to 999")))?;
+                    o.instance = v.parse().ok().filter(|n| *n < 1000).ok_or_else(|| {
+                        UsageError(format!("-i {v}: expected an instance number from 0 to 999"))
+                    })?;
                 }
                 "-t" => {
                     let v = value(&mut i, glued)?;
@@ -194,7 +201,9 @@ impl Options {
                         .parse()
                         .ok()
                         .filter(|n| (1..=256).contains(n))
-                        .ok_or_else(|| UsageError(format!("-t {v}: expected a thread count from 1 to 256")))?;
+                        .ok_or_else(|| {
+                            UsageError(format!("-t {v}: expected a thread count from 1 to 256"))
+                        })?;
                     o.threads = Some(n);
                 }
                 "-v" => {
@@ -251,7 +260,8 @@ mod tests {
 
     #[test]
     fn modules_without_options_threads_instance_verbose() {
-        let o = p("-d pair -d udp mcast=239.1.1.1:5000 -t 2 -i 3 -v -p tcpip forward,forward6").unwrap();
+        let o = p("-d pair -d udp mcast=239.1.1.1:5000 -t 2 -i 3 -v -p tcpip forward,forward6")
+            .unwrap();
         assert_eq!(o.drivers.len(), 2);
         assert_eq!(o.drivers[0].options, "");
         assert_eq!(o.threads, Some(2));
@@ -267,16 +277,42 @@ mod tests {
     #[test]
     fn mistakes_name_themselves() {
         let e = p("-x").unwrap_err().0;
-        assert!(e.contains("unknown option -x") && e.contains("-d, -p"), "{e}");
+        assert!(
+            e.contains("unknown option -x") && e.contains("-d, -p"),
+            "{e}"
+        );
         let e = p("-p tcpip bogus=1").unwrap_err().0;
-        assert!(e.contains("unknown option 'bogus'") && e.contains("prefix"), "{e}");
+        assert!(
+            e.contains("unknown option 'bogus'") && e.contains("prefix"),
+            "{e}"
+        );
         assert!(p("-t 0").unwrap_err().0.contains("-t 0"));
         assert!(p("-t").unwrap_err().0.contains("needs an argument"));
         assert!(p("-d").unwrap_err().0.contains("needs an argument"));
-        assert!(p("-p tcpip prefix=relative").unwrap_err().0.contains("absolute"));
+        assert!(
+            p("-p tcpip prefix=relative")
+                .unwrap_err()
+                .0
+                .contains("absolute")
+        );
         assert!(p("-d tap ,=x").unwrap_err().0.contains("malformed option"));
-        assert!(p("-p tcpip somaxconn=lots").unwrap_err().0.contains("somaxconn=lots"));
-        assert!(p("-p tcpip forward=1").unwrap_err().0.contains("takes no value"));
-        assert!(p("stray").unwrap_err().0.contains("unexpected argument 'stray'"));
+        assert!(
+            p("-p tcpip somaxconn=lots")
+                .unwrap_err()
+                .0
+                .contains("somaxconn=lots")
+        );
+        assert!(
+            p("-p tcpip forward=1")
+                .unwrap_err()
+                .0
+                .contains("takes no value")
+        );
+        assert!(
+            p("stray")
+                .unwrap_err()
+                .0
+                .contains("unexpected argument 'stray'")
+        );
     }
 }

@@ -86,12 +86,16 @@ impl Runtime {
             self.with_stack(|s, c| s.input(c, ifindex, frames));
         }));
         if r.is_err() {
-            tracing::error!("stack failed on a batch received on interface #{ifindex}; batch dropped");
+            tracing::error!(
+                "stack failed on a batch received on interface #{ifindex}; batch dropped"
+            );
         }
     }
 
     fn flush(&self, out: Output) {
-        let Some(sinks) = self.sinks.get() else { return };
+        let Some(sinks) = self.sinks.get() else {
+            return;
+        };
         // Keep each interface's frames in order, one batch per interface.
         let mut by_if: HashMap<IfIndex, Vec<PktBuf>> = HashMap::new();
         let mut order = Vec::new();
@@ -143,7 +147,11 @@ impl Runtime {
                             break;
                         }
                         Some(d) => {
-                            t = self.timer_cv.wait_timeout(t, d - now).unwrap_or_else(|e| e.into_inner()).0;
+                            t = self
+                                .timer_cv
+                                .wait_timeout(t, d - now)
+                                .unwrap_or_else(|e| e.into_inner())
+                                .0;
                         }
                         None => {
                             t = self.timer_cv.wait(t).unwrap_or_else(|e| e.into_inner());

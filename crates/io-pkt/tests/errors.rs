@@ -13,7 +13,11 @@ use common::*;
 /// Runs io-pkt with `args` and returns its output; it must exit by itself.
 fn io_pkt_fails(args: &[&str]) -> Output {
     let o = run_limited(Command::new(io_pkt()).args(args), Duration::from_secs(30));
-    assert!(!o.status.success(), "io-pkt {args:?} should fail:\n{}", text(&o));
+    assert!(
+        !o.status.success(),
+        "io-pkt {args:?} should fail:\n{}",
+        text(&o)
+    );
     o
 }
 
@@ -22,7 +26,10 @@ fn io_pkt_fails(args: &[&str]) -> Output {
 fn assert_error(o: &Output, code: i32, needles: &[&str]) {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(code), "{}", text(o));
-    assert!(!err.contains("panicked"), "panic instead of an error:\n{err}");
+    assert!(
+        !err.contains("panicked"),
+        "panic instead of an error:\n{err}"
+    );
     let line = err
         .lines()
         .find(|l| l.starts_with("io-pkt: "))
@@ -50,8 +57,20 @@ fn unknown_and_malformed_daemon_options() {
 fn a_module_that_is_not_found_lists_the_paths_searched() {
     let prefix = Daemon::fresh_prefix("nf");
     let o = io_pkt_fails(&["-d", "nosuchdrv", "-p", "tcpip", &prefix_arg(&prefix)]);
-    assert_error(&o, 1, &["devnp-nosuchdrv.so", "not found", "searched", &bin_dir().display().to_string()]);
-    assert!(!prefix.join("dev/socket").exists(), "socket served by a failed start");
+    assert_error(
+        &o,
+        1,
+        &[
+            "devnp-nosuchdrv.so",
+            "not found",
+            "searched",
+            &bin_dir().display().to_string(),
+        ],
+    );
+    assert!(
+        !prefix.join("dev/socket").exists(),
+        "socket served by a failed start"
+    );
     let _ = std::fs::remove_dir_all(prefix);
 }
 
@@ -115,12 +134,30 @@ const struct iopkt_module_desc *iopkt_module_entry(void) { return &desc; }
 fn a_missing_entry_symbol_and_a_wrong_abi_version_are_refused() {
     let dir = TempDir(std::env::temp_dir().join(format!("iopkt-badmod-{}", unique("b"))));
     std::fs::create_dir_all(&dir.0).expect("temp dir");
-    let Some(plain) = gcc_module(&dir.0, "devnp-plain.so", NOT_A_MODULE) else { return };
-    let Some(future) = gcc_module(&dir.0, "devnp-future.so", ABI_99) else { return };
+    let Some(plain) = gcc_module(&dir.0, "devnp-plain.so", NOT_A_MODULE) else {
+        return;
+    };
+    let Some(_) = gcc_module(&dir.0, "devnp-future.so", ABI_99) else {
+        return;
+    };
     let prefix = Daemon::fresh_prefix("bm");
 
-    let o = io_pkt_fails(&["-d", plain.to_str().expect("path"), "-p", "tcpip", &prefix_arg(&prefix)]);
-    assert_error(&o, 1, &["devnp-plain.so", "not an iopkt module", "iopkt_module_entry"]);
+    let o = io_pkt_fails(&[
+        "-d",
+        plain.to_str().expect("path"),
+        "-p",
+        "tcpip",
+        &prefix_arg(&prefix),
+    ]);
+    assert_error(
+        &o,
+        1,
+        &[
+            "devnp-plain.so",
+            "not an iopkt module",
+            "iopkt_module_entry",
+        ],
+    );
 
     // Found through IOPKT_MODULE_PATH by its short name.
     let o = run_limited(
@@ -141,7 +178,14 @@ fn a_tap_device_without_permission_says_so() {
     // An unprivileged user (nobody) cannot create a TAP device.
     let prefix = Daemon::fresh_prefix("perm");
     let mut cmd = Command::new(io_pkt());
-    cmd.args(["-d", "tap", &format!("dev={}", unique("np")), "-p", "tcpip", &prefix_arg(&prefix)]);
+    cmd.args([
+        "-d",
+        "tap",
+        &format!("dev={}", unique("np")),
+        "-p",
+        "tcpip",
+        &prefix_arg(&prefix),
+    ]);
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
@@ -166,16 +210,34 @@ fn a_busy_tap_device_and_a_served_prefix_are_refused() {
     let _d = Daemon::start(
         None,
         &first,
-        &["-d", "tap", &format!("dev={tap}"), "-p", "tcpip", &prefix_arg(&first)],
+        &[
+            "-d",
+            "tap",
+            &format!("dev={tap}"),
+            "-p",
+            "tcpip",
+            &prefix_arg(&first),
+        ],
     );
     // The same TAP device from a second stack.
     let second = Daemon::fresh_prefix("b2");
-    let o = io_pkt_fails(&["-d", "tap", &format!("dev={tap}"), "-p", "tcpip", &prefix_arg(&second)]);
+    let o = io_pkt_fails(&[
+        "-d",
+        "tap",
+        &format!("dev={tap}"),
+        "-p",
+        "tcpip",
+        &prefix_arg(&second),
+    ]);
     assert_error(&o, 1, &[&tap, "busy"]);
     let _ = std::fs::remove_dir_all(second);
     // The same prefix from a second stack.
     let o = io_pkt_fails(&["-d", "pair", "-p", "tcpip", &prefix_arg(&first)]);
-    assert_error(&o, 1, &["already", &first.join("dev/socket").display().to_string()]);
+    assert_error(
+        &o,
+        1,
+        &["already", &first.join("dev/socket").display().to_string()],
+    );
     // And the first stack is still serving.
     iopkt_ok(&first, &["ifconfig", "-a"]);
 }
@@ -183,9 +245,18 @@ fn a_busy_tap_device_and_a_served_prefix_are_refused() {
 #[test]
 fn sigterm_shuts_down_cleanly_and_removes_the_socket() {
     let prefix = Daemon::fresh_prefix("st");
-    let mut d = Daemon::start(None, &prefix, &["-d", "pair", "-p", "tcpip", &prefix_arg(&prefix)]);
+    let mut d = Daemon::start(
+        None,
+        &prefix,
+        &["-d", "pair", "-p", "tcpip", &prefix_arg(&prefix)],
+    );
     let sock = prefix.join("dev/socket");
     assert!(sock.exists());
-    assert_eq!(d.stop(), Some(0), "exit status after SIGTERM:\n{}", d.log_text());
+    assert_eq!(
+        d.stop(),
+        Some(0),
+        "exit status after SIGTERM:\n{}",
+        d.log_text()
+    );
     assert!(!sock.exists(), "socket path left behind");
 }

@@ -49,26 +49,46 @@ fn pair(driver: &str, extra_a: &str) -> Pair {
     let a = start(&xa, pa, pb, extra_a);
     let b = start(&xb, pb, pa, "");
     for (d, n) in [(&a, 1), (&b, 2)] {
-        iopkt_ok(&d.prefix, &["ifconfig", "en0", "inet", &format!("10.99.0.{n}/24"), "up"]);
-        iopkt_ok(&d.prefix, &["ifconfig", "en0", "inet6", &format!("fd00:99::{n}/64")]);
+        iopkt_ok(
+            &d.prefix,
+            &["ifconfig", "en0", "inet", &format!("10.99.0.{n}/24"), "up"],
+        );
+        iopkt_ok(
+            &d.prefix,
+            &["ifconfig", "en0", "inet6", &format!("fd00:99::{n}/64")],
+        );
     }
     // Wait for IPv6 duplicate address detection to finish on both sides.
     let start = std::time::Instant::now();
-    while [&a, &b].iter().any(|d| iopkt_ok(&d.prefix, &["ifconfig", "en0"]).contains("tentative")) {
-        assert!(start.elapsed() < Duration::from_secs(15), "addresses stay tentative");
+    while [&a, &b]
+        .iter()
+        .any(|d| iopkt_ok(&d.prefix, &["ifconfig", "en0"]).contains("tentative"))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "addresses stay tentative"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     Pair { a, b }
 }
 
 fn assert_pings(p: &Pair) {
-    for (from, to) in [(&p.a, "10.99.0.2"), (&p.b, "10.99.0.1"), (&p.a, "fd00:99::2"), (&p.b, "fd00:99::1")] {
+    for (from, to) in [
+        (&p.a, "10.99.0.2"),
+        (&p.b, "10.99.0.1"),
+        (&p.a, "fd00:99::2"),
+        (&p.b, "fd00:99::1"),
+    ] {
         let out = iopkt_ok(&from.prefix, &["ping", "-c", "3", "-i", "0.2", to]);
         assert_eq!(ping_counts(&out), Some((3, 3)), "ping {to}:\n{out}");
     }
     let out = iopkt_ok(&p.a.prefix, &["ping", "-c", "2", "-s", "4000", "10.99.0.2"]);
     assert_eq!(ping_counts(&out), Some((2, 2)), "fragmented ping:\n{out}");
-    let out = iopkt_ok(&p.b.prefix, &["ping", "-c", "2", "-s", "4000", "fd00:99::1"]);
+    let out = iopkt_ok(
+        &p.b.prefix,
+        &["ping", "-c", "2", "-s", "4000", "fd00:99::1"],
+    );
     assert_eq!(ping_counts(&out), Some((2, 2)), "fragmented ping6:\n{out}");
 }
 
@@ -87,16 +107,25 @@ fn a_fifth_lost_with_loss_20_and_the_stacks_stay_healthy() {
     let p = pair("udp", "loss=20");
     // Resolve the neighbour first so the count measures the link alone.
     let _ = iopkt_run(&p.a.prefix, &["ping", "-c", "3", "-i", "0.2", "10.99.0.2"]);
-    let o = iopkt_run(&p.a.prefix, &["ping", "-c", "50", "-i", "0.05", "10.99.0.2"]);
+    let o = iopkt_run(
+        &p.a.prefix,
+        &["ping", "-c", "50", "-i", "0.05", "10.99.0.2"],
+    );
     let out = String::from_utf8_lossy(&o.stdout);
     let (tx, rx) = ping_counts(&out).unwrap_or_else(|| panic!("no summary:\n{}", text(&o)));
     assert_eq!(tx, 50);
     let lost = tx - rx;
     // Binomial(50, 0.2): mean 10, standard deviation 2.8; this window is
     // beyond five deviations on the low side and four on the high side.
-    assert!((1..=22).contains(&lost), "lost {lost} of 50 with loss=20:\n{out}");
+    assert!(
+        (1..=22).contains(&lost),
+        "lost {lost} of 50 with loss=20:\n{out}"
+    );
     // Both stacks still answer their clients and carry traffic.
-    let out = iopkt_ok(&p.b.prefix, &["ping", "-c", "10", "-i", "0.05", "10.99.0.1"]);
+    let out = iopkt_ok(
+        &p.b.prefix,
+        &["ping", "-c", "10", "-i", "0.05", "10.99.0.1"],
+    );
     let (_, rx) = ping_counts(&out).expect("summary");
     assert!(rx >= 1, "{out}");
     iopkt_ok(&p.a.prefix, &["netstat", "-i"]);
@@ -114,7 +143,9 @@ fn build_c_driver() -> Option<PathBuf> {
     let so = out_dir.join("devnp-cudp.so");
     let o = run_limited(
         Command::new("gcc")
-            .args(["-std=c11", "-Wall", "-Werror", "-shared", "-fPIC", "-O2", "-I"])
+            .args([
+                "-std=c11", "-Wall", "-Werror", "-shared", "-fPIC", "-O2", "-I",
+            ])
             .arg(root.join("include"))
             .arg("-o")
             .arg(&so)

@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 
 /// The directory holding io-pkt, iopkt and the driver modules.
 pub fn bin_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_io-pkt")).parent().expect("binary directory").to_path_buf()
+    Path::new(env!("CARGO_BIN_EXE_io-pkt"))
+        .parent()
+        .expect("binary directory")
+        .to_path_buf()
 }
 
 pub fn io_pkt() -> PathBuf {
@@ -20,7 +23,11 @@ pub fn io_pkt() -> PathBuf {
 /// The `iopkt` utility, built by `cargo build` of the workspace.
 pub fn iopkt() -> PathBuf {
     let p = bin_dir().join("iopkt");
-    assert!(p.exists(), "{} is missing: build the workspace first (cargo build --release)", p.display());
+    assert!(
+        p.exists(),
+        "{} is missing: build the workspace first (cargo build --release)",
+        p.display()
+    );
     p
 }
 
@@ -111,7 +118,10 @@ pub struct Netns {
 impl Netns {
     pub fn new(tag: &str) -> Netns {
         let name = format!("iopkt-{}", unique(tag));
-        let st = Command::new("ip").args(["netns", "add", &name]).status().expect("ip netns add");
+        let st = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .expect("ip netns add");
         assert!(st.success(), "ip netns add {name} failed");
         let ns = Netns { name };
         ns.ip(&["link", "set", "lo", "up"]);
@@ -120,8 +130,16 @@ impl Netns {
 
     /// `ip -n NS ARGS`, which must succeed.
     pub fn ip(&self, args: &[&str]) {
-        let o = run_limited(Command::new("ip").arg("-n").arg(&self.name).args(args), Duration::from_secs(20));
-        assert!(o.status.success(), "ip -n {} {args:?}:\n{}", self.name, text(&o));
+        let o = run_limited(
+            Command::new("ip").arg("-n").arg(&self.name).args(args),
+            Duration::from_secs(20),
+        );
+        assert!(
+            o.status.success(),
+            "ip -n {} {args:?}:\n{}",
+            self.name,
+            text(&o)
+        );
     }
 
     /// A command inside the namespace.
@@ -134,7 +152,9 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
     }
 }
 
@@ -228,7 +248,9 @@ impl Drop for Daemon {
 /// Parses "N packets transmitted, M received" from ping output.
 pub fn ping_counts(out: &str) -> Option<(u32, u32)> {
     let line = out.lines().find(|l| l.contains("packets transmitted"))?;
-    let mut nums = line.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty());
+    let mut nums = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty());
     let tx = nums.next()?.parse().ok()?;
     let rx = nums.next()?.parse().ok()?;
     Some((tx, rx))

@@ -52,7 +52,7 @@ const FIRST_CLIENT: usize = 2;
 
 /// The refusal every privileged request from a non-root peer gets.
 pub const PERMISSION_DENIED: &str =
-    "permission denied: changing the stack's configuration needs root";
+    "permission denied: changing the stack's configuration needs root (or the user io-pkt runs as)";
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -331,7 +331,9 @@ impl<H: StackHost> Loop<H> {
                 return;
             }
         };
-        if req.is_privileged() && conn.uid != 0 {
+        // Root may change any stack; the user a stack runs as may change
+        // that stack, which it could as well stop and restart.
+        if req.is_privileged() && conn.uid != 0 && conn.uid != rustix::process::geteuid().as_raw() {
             conn.respond(id, &Response::error(errno::EPERM, PERMISSION_DENIED));
             return;
         }
