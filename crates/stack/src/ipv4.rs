@@ -813,8 +813,9 @@ mod tests {
         .as_bytes()
         .to_vec();
         h.extend_from_slice(options);
-        h[0] = 0x40 | (h.len() / 4) as u8;
-        fill_header_checksum(&mut h, h.len());
+        let hl = h.len();
+        h[0] = 0x40 | (hl / 4) as u8;
+        fill_header_checksum(&mut h, hl);
         let payload: Vec<u8> = (0..payload_len).map(|i| i as u8).collect();
         (h, payload)
     }
