@@ -219,6 +219,10 @@ impl Sim {
                 .stack
                 .add_interface(&name, IfKind::Ethernet, mac, mtu)
                 .expect("simulated interface");
+            // A simulated cable is always plugged in: carrier, then up.
+            node.stack
+                .set_link(&mut node.ctx, ifindex, true)
+                .expect("carrier");
             node.stack
                 .set_up(&mut node.ctx, ifindex, true)
                 .expect("interface up");

@@ -20,11 +20,11 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use iopkt_pkt::PktBuf;
+use iopkt_wire::IntoBytes;
 use iopkt_wire::Mac;
 use iopkt_wire::arp::{self, ArpPkt, OP_REPLY, OP_REQUEST};
 use iopkt_wire::ethernet::ethertype;
 use iopkt_wire::icmp::v4 as icmpv4;
-use iopkt_wire::IntoBytes;
 
 use crate::ctx::Ctx;
 use crate::icmp4::Icmp4Error;
@@ -301,7 +301,13 @@ impl Stack {
 
     /// Asks who has `target`: broadcast while resolving, unicast to the
     /// known `mac` while probing a stale entry.
-    fn arp_request(&mut self, ctx: &mut impl Ctx, ifindex: IfIndex, target: Ipv4Addr, mac: Option<Mac>) {
+    fn arp_request(
+        &mut self,
+        ctx: &mut impl Ctx,
+        ifindex: IfIndex,
+        target: Ipv4Addr,
+        mac: Option<Mac>,
+    ) {
         let spa = self
             .arp_sender_addr(ifindex, target)
             .unwrap_or(Ipv4Addr::UNSPECIFIED);
@@ -327,7 +333,15 @@ impl Stack {
             return;
         }
         self.v4.arp.gratuitous_sent += 1;
-        self.arp_send(ctx, ifindex, Mac::BROADCAST, OP_REQUEST, addr, Mac::ZERO, addr);
+        self.arp_send(
+            ctx,
+            ifindex,
+            Mac::BROADCAST,
+            OP_REQUEST,
+            addr,
+            Mac::ZERO,
+            addr,
+        );
     }
 
     /// An ARP packet arrived on `ifindex` (Ethernet header removed).
@@ -402,7 +416,14 @@ impl Stack {
 
     /// Records that `ip` is at `mac` on `ifindex` (updating an entry, or
     /// adding one if `create`), and sends what waited for it.
-    fn arp_learn(&mut self, ctx: &mut impl Ctx, ifindex: IfIndex, ip: Ipv4Addr, mac: Mac, create: bool) {
+    fn arp_learn(
+        &mut self,
+        ctx: &mut impl Ctx,
+        ifindex: IfIndex,
+        ip: Ipv4Addr,
+        mac: Mac,
+        create: bool,
+    ) {
         let now = ctx.now();
         let max = self.config.arp_max_entries as usize;
         let stats = &mut self.v4.arp;
@@ -470,8 +491,14 @@ impl Stack {
                         }
                         let next = now + RETRY_INTERVAL;
                         e.state = match e.state {
-                            EntryState::Probe { .. } => EntryState::Probe { tries: tries + 1, next },
-                            _ => EntryState::Incomplete { tries: tries + 1, next },
+                            EntryState::Probe { .. } => EntryState::Probe {
+                                tries: tries + 1,
+                                next,
+                            },
+                            _ => EntryState::Incomplete {
+                                tries: tries + 1,
+                                next,
+                            },
                         };
                         due.push(Due::Request { ip: *ip, to: e.mac });
                         true

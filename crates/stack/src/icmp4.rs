@@ -4,11 +4,11 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use iopkt_pkt::PktBuf;
+use iopkt_wire::FromBytes;
 use iopkt_wire::checksum;
 use iopkt_wire::icmp::{self, IcmpHdr, v4};
 use iopkt_wire::ipproto;
 use iopkt_wire::ipv4::{Ipv4Hdr, MIN_HEADER_LEN};
-use iopkt_wire::FromBytes;
 
 use crate::ctx::Ctx;
 use crate::error::Error;
@@ -182,10 +182,9 @@ impl Stack {
         let (src, dst) = (h.src(), h.dst());
         let about_error = h.proto == ipproto::ICMP
             && (h.frag_offset() != 0 || orig.get(hl).is_none_or(|t| !is_icmp_query(*t)));
-        let bad_src = src.is_unspecified()
-            || src.octets()[0] >= 240
-            || self.is_martian_src4(src);
-        let to_group = dst.is_multicast() || dst.is_broadcast() || self.is_any_subnet_broadcast4(dst);
+        let bad_src = src.is_unspecified() || src.octets()[0] >= 240 || self.is_martian_src4(src);
+        let to_group =
+            dst.is_multicast() || dst.is_broadcast() || self.is_any_subnet_broadcast4(dst);
         if hl < MIN_HEADER_LEN
             || orig.len() < hl
             || about_error

@@ -257,7 +257,9 @@ pub(crate) fn fragment(pool: &Pool, header: &[u8], payload: &[u8], mtu: usize) -
         }
         let n = room.min(payload.len() - off);
         let last = off + n == payload.len();
-        let Some(total_off) = base_off.checked_add(off).filter(|o| o / 8 <= OFFSET_MASK as usize)
+        let Some(total_off) = base_off
+            .checked_add(off)
+            .filter(|o| o / 8 <= OFFSET_MASK as usize)
         else {
             return Vec::new();
         };
@@ -441,14 +443,15 @@ impl Stack {
         self.v4.reasm.timeout = Duration::from_secs(self.config.reass_timeout_secs as u64);
         let header = data.get(..hl)?;
         let body = data.get(hl..)?;
-        let (first, payload) = match self
-            .v4
-            .reasm
-            .insert(ctx.now(), key, offset, more, body, header)
-        {
-            Outcome::Complete { first, payload } => (first, payload),
-            Outcome::Pending | Outcome::Dropped => return None,
-        };
+        let (first, payload) =
+            match self
+                .v4
+                .reasm
+                .insert(ctx.now(), key, offset, more, body, header)
+            {
+                Outcome::Complete { first, payload } => (first, payload),
+                Outcome::Pending | Outcome::Dropped => return None,
+            };
         let hl = first.len();
         let total = hl + payload.len();
         if hl < MIN_HEADER_LEN || total > MAX_DATAGRAM {
@@ -610,10 +613,7 @@ impl Stack {
                 .interfaces()
                 .find(|i| i.kind == IfKind::Ethernet && i.is_running() && !i.addrs4.is_empty())
                 .map(|i| i.index);
-            let i = by_src
-                .or(by_route)
-                .or(any)
-                .ok_or(Error::NetUnreachable)?;
+            let i = by_src.or(by_route).or(any).ok_or(Error::NetUnreachable)?;
             (i, dst, None)
         } else {
             let r = self.routes4.lookup(dst).ok_or(Error::NetUnreachable)?;
@@ -637,7 +637,8 @@ impl Stack {
             NextHop::Loopback
         } else if dst.is_multicast() {
             NextHop::Multicast(dst)
-        } else if dst.is_broadcast() || (gateway.is_none() && self.is_subnet_broadcast4(ifindex, dst))
+        } else if dst.is_broadcast()
+            || (gateway.is_none() && self.is_subnet_broadcast4(ifindex, dst))
         {
             NextHop::Broadcast
         } else {
@@ -694,7 +695,11 @@ impl Stack {
         }
         // Multicast stays on the link unless asked otherwise (RFC 1112
         // section 6.1).
-        let ttl = ttl.unwrap_or(if dst.is_multicast() { 1 } else { self.config.ttl });
+        let ttl = ttl.unwrap_or(if dst.is_multicast() {
+            1
+        } else {
+            self.config.ttl
+        });
         let ident = self.v4.ident(ctx);
         let hdr = Ipv4Hdr::new(
             path.src,
@@ -737,10 +742,16 @@ impl Stack {
     ) {
         let pkt = with_headroom(&self.pool, pkt, ethernet::HEADER_LEN);
         match hop {
-            NextHop::Loopback => {
-                self.eth_output(ctx, crate::LOOPBACK_IFINDEX, Mac::ZERO, ethertype::IPV4, pkt)
+            NextHop::Loopback => self.eth_output(
+                ctx,
+                crate::LOOPBACK_IFINDEX,
+                Mac::ZERO,
+                ethertype::IPV4,
+                pkt,
+            ),
+            NextHop::Broadcast => {
+                self.eth_output(ctx, ifindex, Mac::BROADCAST, ethertype::IPV4, pkt)
             }
-            NextHop::Broadcast => self.eth_output(ctx, ifindex, Mac::BROADCAST, ethertype::IPV4, pkt),
             NextHop::Multicast(g) => {
                 self.eth_output(ctx, ifindex, Mac::ipv4_multicast(g), ethertype::IPV4, pkt)
             }
@@ -871,7 +882,10 @@ mod tests {
         let later = Ipv4Hdr::parse_checked(frags[1].data()).unwrap();
         assert_eq!(later.header_len(), 24);
         assert_eq!(&frags[1].data()[20..24], &[0x94, 4, 0, 0]);
-        let total: usize = frags.iter().map(|f| f.len() - Ipv4Hdr::parse_checked(f.data()).unwrap().header_len()).sum();
+        let total: usize = frags
+            .iter()
+            .map(|f| f.len() - Ipv4Hdr::parse_checked(f.data()).unwrap().header_len())
+            .sum();
         assert_eq!(total, 200);
     }
 

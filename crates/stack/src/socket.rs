@@ -170,7 +170,11 @@ impl Stack {
         if icmp.len() > MAX_PING_MESSAGE {
             return Err(Error::MessageTooLarge);
         }
-        let want = if v6 { v6::ECHO_REQUEST } else { v4::ECHO_REQUEST };
+        let want = if v6 {
+            v6::ECHO_REQUEST
+        } else {
+            v4::ECHO_REQUEST
+        };
         if hdr.ty != want || hdr.code != 0 {
             return Err(Error::Invalid(format!(
                 "ICMP type {} code {} (only echo requests, type {want})",
