@@ -1279,3 +1279,40 @@ proptest::proptest! {
         proptest::prop_assert!(s.arp_entries().iter().all(|e| e.state != "incomplete"));
     }
 }
+
+#[test]
+fn the_source_is_the_outgoing_address_in_the_destination_subnet() {
+    let mut l = plain_lan(55);
+    let (a, b, ia, ib) = (l.a, l.b, l.ia, l.ib);
+    addr(&mut l.sim, a, ia, "192.168.5.1", 24);
+    addr(&mut l.sim, b, ib, "192.168.5.2", 24);
+    let sock = open_ping(&mut l.sim, a);
+    ping(&mut l.sim, a, sock, "192.168.5.2", 1, 8);
+    let got = collect(&mut l.sim, a, sock, 1, Duration::from_secs(2));
+    assert_eq!(got[0].from, IpAddr::V4(ip("192.168.5.2")));
+    let learned: Vec<IpAddr> = l.sim.stack(b).arp_entries().iter().map(|e| e.ip).collect();
+    assert_eq!(learned, vec![IpAddr::V4(ip("192.168.5.1"))]);
+    assert_eq!(
+        l.sim.stack(a).ipv4_select_source(ip("10.0.0.9")),
+        Some(ip("10.0.0.1"))
+    );
+    assert_eq!(
+        l.sim.stack(a).ipv4_select_source(ip("10.0.0.1")),
+        Some(ip("10.0.0.1"))
+    );
+    assert_eq!(l.sim.stack(a).ipv4_select_source(ip("198.51.100.9")), None);
+    // A source that is not ours is refused.
+    let m = with_icmp_checksum(echo_request(2, 8));
+    let e = l.sim.with(a, |s, ctx| {
+        s.ipv4_send(
+            ctx,
+            Some(ip("10.0.0.77")),
+            ip("10.0.0.2"),
+            1,
+            PktBuf::from_slice(&m),
+            None,
+            false,
+        )
+    });
+    assert_eq!(e, Err(Error::AddrNotAvailable));
+}

@@ -311,13 +311,13 @@ impl Stack {
         }
         let inner = quoted.get(qhl..).unwrap_or_default();
         // The transport layers each claim their own errors here.
-        if q.proto == ipproto::ICMP {
-            if let Some(e) = IcmpHdr::parse(inner).filter(|e| e.ty == v4::ECHO_REQUEST) {
-                // The ping socket gets the whole error so that its client
-                // can say what went wrong, and where.
-                let ident = e.ident();
-                self.deliver_echo_reply(ctx, IpAddr::V4(rx.src), ident, msg, rx.ttl);
-            }
+        if q.proto == ipproto::ICMP
+            && let Some(e) = IcmpHdr::parse(inner).filter(|e| e.ty == v4::ECHO_REQUEST)
+        {
+            // The ping socket gets the whole error so that its client can
+            // say what went wrong, and where.
+            let ident = e.ident();
+            self.deliver_echo_reply(ctx, IpAddr::V4(rx.src), ident, msg, rx.ttl);
         }
     }
 }

@@ -578,10 +578,11 @@ impl Stack {
     /// The interface, source and next hop for sending to `dst`, with `src`
     /// as the caller's choice of source if any.
     pub(crate) fn ipv4_path(&self, dst: Ipv4Addr, src: Option<Ipv4Addr>) -> Result<Path4, Error> {
-        if let Some(s) = src {
-            if !s.is_unspecified() && !self.is_local4(s) {
-                return Err(Error::AddrNotAvailable);
-            }
+        if let Some(s) = src
+            && !s.is_unspecified()
+            && !self.is_local4(s)
+        {
+            return Err(Error::AddrNotAvailable);
         }
         let lo_mtu = |s: &Stack| {
             s.iface(crate::LOOPBACK_IFINDEX)

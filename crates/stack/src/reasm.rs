@@ -85,7 +85,10 @@ impl<K: Hash + Eq + Clone> Reassembler<K> {
         let end = offset + data.len();
         // Every fragment but the last carries a multiple of 8 bytes
         // (RFC 8200 section 4.5; implied by RFC 791's 8-byte offsets).
-        if end > MAX_DATAGRAM || (more && data.len() % 8 != 0) || (more && data.is_empty()) {
+        if end > MAX_DATAGRAM
+            || (more && !data.len().is_multiple_of(8))
+            || (more && data.is_empty())
+        {
             self.stats.malformed += 1;
             self.drop_flow(&key);
             return Outcome::Dropped;

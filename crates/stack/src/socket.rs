@@ -239,3 +239,70 @@ impl Stack {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::iface::IfIndex;
+    use crate::time::Instant;
+    use iopkt_pkt::{PktBuf, Pool};
+
+    /// A context whose random source always gives the same value, the worst
+    /// case for identifier collisions.
+    struct Stuck;
+
+    impl Ctx for Stuck {
+        fn now(&self) -> Instant {
+            Instant::ZERO
+        }
+        fn random_u64(&mut self) -> u64 {
+            4242
+        }
+        fn transmit(&mut self, _: IfIndex, _: PktBuf) {}
+    }
+
+    #[test]
+    fn identifiers_are_unique_per_family_and_sockets_bounded() {
+        let mut ctx = Stuck;
+        let mut s = Stack::new(&mut ctx, Pool::standard(), Config::default());
+        let mut idents = std::collections::HashSet::new();
+        let mut ids = Vec::new();
+        for _ in 0..MAX_PING_SOCKETS {
+            let id = s.ping_open(&mut ctx, false).unwrap();
+            let Some(SocketKind::Ping(p)) = s.sockets.get(id) else {
+                panic!("not a ping socket");
+            };
+            assert!(idents.insert(p.ident), "identifier {} twice", p.ident);
+            ids.push(id);
+        }
+        assert_eq!(s.ping_open(&mut ctx, true), Err(Error::NoBuffers));
+        s.socket_close(ids[0]);
+        // The freed identifier is the first one tried again; handles are not
+        // reused.
+        let id = s.ping_open(&mut ctx, true).unwrap();
+        assert!(!ids.contains(&id));
+        let Some(SocketKind::Ping(p)) = s.sockets.get(id) else {
+            panic!("not a ping socket");
+        };
+        assert_eq!(p.ident, 4242);
+        assert_eq!(s.ping_recv(ids[0]), None);
+    }
+
+    #[test]
+    fn replies_reach_only_the_socket_of_their_family_and_identifier() {
+        let mut ctx = Stuck;
+        let mut s = Stack::new(&mut ctx, Pool::standard(), Config::default());
+        let v4 = s.ping_open(&mut ctx, false).unwrap();
+        let v6 = s.ping_open(&mut ctx, true).unwrap();
+        let from4 = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
+        let from6: IpAddr = "fd00::2".parse().unwrap();
+        assert!(s.deliver_echo_reply(&mut ctx, from4, 4242, &[0; 8], 64));
+        assert!(s.deliver_echo_reply(&mut ctx, from6, 4242, &[129, 0, 0, 0, 0, 0, 0, 0], 64));
+        assert!(!s.deliver_echo_reply(&mut ctx, from4, 4243, &[0; 8], 64));
+        assert_eq!(s.ping_recv(v4).map(|r| r.from), Some(from4));
+        assert_eq!(s.ping_recv(v6).map(|r| r.from), Some(from6));
+        assert_eq!(s.ping_recv(v4), None);
+        assert_eq!(s.sockets.stats.ping_unmatched, 1);
+    }
+}
