@@ -1316,3 +1316,60 @@ fn the_source_is_the_outgoing_address_in_the_destination_subnet() {
     });
     assert_eq!(e, Err(Error::AddrNotAvailable));
 }
+
+#[test]
+fn fragments_with_different_header_lengths_reassemble_under_the_first_header() {
+    let mut l = plain_lan(56);
+    let sock = open_ping(&mut l.sim, l.a);
+    let ident = ident_of(&l.sim, l.a, sock);
+    let (ma, mb) = (mac_of(&l.sim, l.a, l.ia), mac_of(&l.sim, l.b, l.ib));
+    let (a4, b4) = (ip("10.0.0.1"), ip("10.0.0.2"));
+    let mut m = echo_request(4, 40);
+    m[4..6].copy_from_slice(&ident.to_be_bytes());
+    let m = with_icmp_checksum(m);
+    // First fragment with four NOP options (not copied into later ones).
+    let mut first = ipv4_frame(mb, ma, a4, b4, 1, 900, FLAG_MF, &m[..16]);
+    first.splice(34..34, [1u8, 1, 1, 1]);
+    first[14] = 0x46;
+    first[16..18].copy_from_slice(&(24u16 + 16).to_be_bytes());
+    let h = Ipv4Hdr::mut_from_prefix(&mut first[14..]).unwrap().0;
+    h.checksum = iopkt_wire::U16::new(0);
+    let c = checksum(&first[14..38]);
+    first[24..26].copy_from_slice(&c.to_be_bytes());
+    let last = ipv4_frame(mb, ma, a4, b4, 1, 900, 2, &m[16..]);
+    let ib = l.ib;
+    // The last piece completes the datagram, so its shorter header must
+    // not be taken for the whole datagram's.
+    inject(&mut l.sim, l.b, ib, &first);
+    inject(&mut l.sim, l.b, ib, &last);
+    let got = collect(&mut l.sim, l.a, sock, 1, Duration::from_secs(2));
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].icmp, {
+        let mut r = m.clone();
+        r[0] = 0;
+        with_icmp_checksum(r)
+    });
+}
+
+#[test]
+fn unicast_datagrams_in_link_broadcasts_are_discarded() {
+    let mut l = plain_lan(57);
+    let ma = mac_of(&l.sim, l.a, l.ia);
+    let echo = with_icmp_checksum(echo_request(1, 8));
+    let f = ipv4_frame(
+        Mac::BROADCAST,
+        ma,
+        ip("10.0.0.1"),
+        ip("10.0.0.2"),
+        1,
+        1,
+        0,
+        &echo,
+    );
+    let ib = l.ib;
+    inject(&mut l.sim, l.b, ib, &f);
+    l.sim.run_for(Duration::from_secs(1));
+    let b = l.sim.stack(l.b);
+    assert_eq!(b.v4.stats.l2_bcast_unicast, 1);
+    assert_eq!(b.v4.icmp.in_echo_requests, 0);
+}

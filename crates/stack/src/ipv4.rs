@@ -43,9 +43,11 @@ pub struct Ipv4Stats {
     pub delivered: u64,
     /// For us, with a protocol we do not speak.
     pub unknown_proto: u64,
-    /// Not for us and not forwarded (forwarding off, link-layer broadcast,
-    /// directed broadcast, unroutable destination class).
+    /// Not for us and not forwarded (forwarding off, directed broadcast,
+    /// unroutable destination class).
     pub not_forwarded: u64,
+    /// Unicast datagrams that came in link-layer broadcast frames.
+    pub l2_bcast_unicast: u64,
     pub forwarded: u64,
     /// No route for a datagram to forward or to send.
     pub no_route: u64,
@@ -378,18 +380,30 @@ impl Stack {
             return;
         }
         let to_group = bcast || dst.is_multicast();
+        if l2.multicast && !to_group {
+            // RFC 1122 section 3.3.6: a unicast datagram in a link-layer
+            // broadcast is discarded, neither delivered nor forwarded.
+            self.v4.stats.l2_bcast_unicast += 1;
+            return;
+        }
         let local = to_group || self.is_local4(dst);
         if !local {
             self.ipv4_forward(ctx, ifindex, pkt, l2);
             return;
         }
-        let pkt = if is_frag {
-            match self.ipv4_reassemble(ctx, pkt) {
-                Some(p) => p,
-                None => return,
-            }
+        let (pkt, hl, ttl) = if is_frag {
+            let Some(p) = self.ipv4_reassemble(ctx, pkt) else {
+                return;
+            };
+            // The whole datagram carries the first fragment's header, whose
+            // length (options) and TTL may differ from the last one's.
+            let Some(h) = Ipv4Hdr::parse_checked(p.data()) else {
+                return;
+            };
+            let (hl, ttl) = (h.header_len(), h.ttl);
+            (p, hl, ttl)
         } else {
-            pkt
+            (pkt, hl, ttl)
         };
         let rx = Rx4 {
             ifindex,
