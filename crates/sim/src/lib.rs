@@ -219,7 +219,7 @@ impl Sim {
                 .stack
                 .add_interface(&name, IfKind::Ethernet, mac, mtu)
                 .expect("simulated interface");
-            // The simulated cable is plugged in from the start.
+            // A simulated cable is always plugged in: carrier, then up.
             node.stack
                 .set_link(&mut node.ctx, ifindex, true)
                 .expect("carrier");

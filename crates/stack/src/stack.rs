@@ -85,14 +85,14 @@ impl Stack {
 
     /// When [`Stack::poll`] next has work, if ever.
     pub fn next_deadline(&self) -> Option<Instant> {
+        if !self.loopback.is_empty() {
+            // Frames sent to ourselves outside input() and poll() (by a
+            // socket call) wait on lo0 until the next poll: due at once.
+            return Some(Instant::ZERO);
+        }
         let mut d = earliest(self.routes4.next_expiry(), self.routes6.next_expiry());
         d = earliest(d, self.ipv4_next_deadline());
         d = earliest(d, self.ipv6_next_deadline());
-        if !self.loopback.is_empty() {
-            // Frames sent to ourselves outside `input`/`poll` (an
-            // application's send) wait on lo0: poll at once to deliver them.
-            d = Some(Instant::ZERO);
-        }
         d
     }
 
