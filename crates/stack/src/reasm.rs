@@ -234,26 +234,19 @@ impl<K: Hash + Eq + Clone> Reassembler<K> {
     }
 
     fn evict_oldest(&mut self) -> bool {
-        let oldest = self
-            .flows
-            .iter()
-            .min_by_key(|(_, f)| f.deadline)
-            .map(|(k, _)| k.clone());
-        match oldest {
-            Some(k) => {
-                self.stats.evicted += 1;
-                self.drop_flow(&k);
-                true
-            }
-            None => false,
-        }
+        self.evict_oldest_but(None)
     }
 
     fn evict_oldest_except(&mut self, keep: &K) -> bool {
+        self.evict_oldest_but(Some(keep))
+    }
+
+    /// Drops the datagram closest to its deadline, other than `keep`.
+    fn evict_oldest_but(&mut self, keep: Option<&K>) -> bool {
         let oldest = self
             .flows
             .iter()
-            .filter(|(k, _)| *k != keep)
+            .filter(|(k, _)| Some(*k) != keep)
             .min_by_key(|(_, f)| f.deadline)
             .map(|(k, _)| k.clone());
         match oldest {
