@@ -89,6 +89,19 @@ impl MemHost {
             Ok(i)
         })
     }
+
+    /// Hands `frame` (a whole Ethernet frame) to the stack as if the driver
+    /// of `ifname` had received it, so tests can make counters move.
+    pub fn receive(&self, ifname: &str, frame: &[u8]) -> Result<(), iopkt_stack::Error> {
+        self.with_stack(|s, c| {
+            let i = s
+                .iface_by_name(ifname)
+                .map(|i| i.index)
+                .ok_or_else(|| iopkt_stack::Error::NoSuchInterface(ifname.to_string()))?;
+            s.input(c, i, [PktBuf::from_slice(frame)]);
+            Ok(())
+        })
+    }
 }
 
 impl StackHost for MemHost {

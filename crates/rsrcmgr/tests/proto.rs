@@ -74,6 +74,7 @@ fn every_request() -> Vec<Request> {
         },
         Request::Close { sock: 7 },
         Request::Stats,
+        Request::Counters,
     ]
 }
 
@@ -182,6 +183,13 @@ fn responses_and_events_round_trip() {
         Response::Stats(vec![StatEntry {
             name: "x".into(),
             value: 5,
+        }]),
+        Response::Counters(vec![CounterGroupWire {
+            name: "ip".into(),
+            counters: vec![StatEntry {
+                name: "total packets received".into(),
+                value: 300,
+            }],
         }]),
     ];
     for r in resps {
@@ -372,4 +380,30 @@ proptest! {
         b[p] = val;
         let _ = decode_request(&b);
     }
+}
+
+#[test]
+fn counters_answer_is_response_eleven_with_nested_groups() {
+    let r = Response::Counters(vec![
+        CounterGroupWire {
+            name: "ip".into(),
+            counters: vec![StatEntry {
+                name: "a".into(),
+                value: 300,
+            }],
+        },
+        CounterGroupWire {
+            name: "arp".into(),
+            counters: vec![],
+        },
+    ]);
+    let b = encode_response(1, &r).unwrap();
+    // Variant 11; two groups; "ip", one counter "a" = 300 (varint ac 02);
+    // "arp", no counters.
+    assert_eq!(
+        &b[HEADER_LEN..],
+        &[
+            11, 2, 2, b'i', b'p', 1, 1, b'a', 0xac, 0x02, 3, b'a', b'r', b'p', 0
+        ]
+    );
 }

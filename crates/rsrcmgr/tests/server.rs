@@ -944,3 +944,101 @@ fn the_client_skips_events_it_does_not_know_and_keeps_known_ones() {
     let known = t.join().unwrap();
     assert_eq!(c.next_event(Duration::from_secs(1)).unwrap(), Some(known));
 }
+
+/// The Internet checksum (RFC 1071) of `b`.
+fn inet_checksum(b: &[u8]) -> u16 {
+    let mut sum: u32 = b
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// An Ethernet frame to en0 (02:00:00:00:00:01) carrying an ICMP echo
+/// request from 10.77.0.1 to 10.77.0.2.
+fn echo_request_to_en0() -> Vec<u8> {
+    let mut icmp = vec![8, 0, 0, 0, 0x12, 0x34, 0, 1, 1, 2, 3, 4];
+    let c = inet_checksum(&icmp);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let total = (20 + icmp.len()) as u16;
+    let mut ip = vec![
+        0x45, 0, 0, 0, 0, 7, 0, 0, 64, 1, 0, 0, 10, 77, 0, 1, 10, 77, 0, 2,
+    ];
+    ip[2..4].copy_from_slice(&total.to_be_bytes());
+    let c = inet_checksum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 9, 0x08, 0x00];
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&icmp);
+    f
+}
+
+fn counters(c: &mut Client) -> Vec<CounterGroupWire> {
+    match c.call(&Request::Counters).unwrap() {
+        Response::Counters(v) => v,
+        r => panic!("{r:?}"),
+    }
+}
+
+fn counter(groups: &[CounterGroupWire], group: &str, what: &str) -> u64 {
+    let g = groups
+        .iter()
+        .find(|g| g.name == group)
+        .unwrap_or_else(|| panic!("no group {group}"));
+    g.counters
+        .iter()
+        .find(|e| e.name == what)
+        .unwrap_or_else(|| panic!("no counter {what:?} in {group}"))
+        .value
+}
+
+#[test]
+fn counters_report_what_the_stack_received() {
+    let fx = Fixture::new();
+    fx.add_en0();
+    let mut c = fx.client();
+    c.call(&Request::SetAddr4 {
+        ifname: "en0".into(),
+        addr: "10.77.0.2".parse().unwrap(),
+        plen: 24,
+        op: AddrOp::Set,
+    })
+    .unwrap();
+    c.call(&Request::SetUp {
+        ifname: "en0".into(),
+        up: true,
+    })
+    .unwrap();
+    let before = counters(&mut c);
+    let names: Vec<&str> = before.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(names, ["ip", "icmp", "arp", "ip6", "icmp6", "sockets"]);
+    assert_eq!(counter(&before, "icmp", "echo requests received"), 0);
+
+    fx.host.mem.receive("en0", &echo_request_to_en0()).unwrap();
+    let after = counters(&mut c);
+    let ip_in = counter(&after, "ip", "total packets received");
+    assert!(ip_in > 0);
+    assert_eq!(ip_in, counter(&before, "ip", "total packets received") + 1);
+    assert_eq!(
+        counter(&after, "ip", "packets for this host"),
+        counter(&before, "ip", "packets for this host") + 1
+    );
+    assert_eq!(counter(&after, "ip", "bad header checksums"), 0);
+    assert_eq!(counter(&after, "icmp", "echo requests received"), 1);
+
+    // The older request still answers with its own shape.
+    match c.call(&Request::Stats).unwrap() {
+        Response::Stats(v) => assert!(
+            v.iter()
+                .any(|e| e.name == "interfaces.packets_received" && e.value > 0)
+        ),
+        r => panic!("{r:?}"),
+    }
+    assert_eq!(
+        fx.host.mem.receive("en9", &[0; 60]),
+        Err(Error::NoSuchInterface("en9".into()))
+    );
+}

@@ -13,9 +13,12 @@
 //! - [`ipv4`], [`icmp4`], [`ipv6`], [`icmp6`], with [`reasm`] for fragments
 //!   and [`route`] for longest-prefix match;
 //! - [`socket`]: the stack's sockets as seen by the resource manager.
+//! - [`counters`]: every protocol counter, grouped and described for
+//!   `netstat -s`.
 
 pub mod arp;
 pub mod config;
+pub mod counters;
 pub mod ctx;
 pub mod error;
 pub mod ethernet;
@@ -33,6 +36,7 @@ mod stack;
 pub mod time;
 
 pub use config::Config;
+pub use counters::CounterGroup;
 pub use ctx::Ctx;
 pub use error::Error;
 pub use iface::{IfIndex, IfKind, Interface};

@@ -101,6 +101,7 @@ impl StackHost for EchoHost {
 
 struct Stack0 {
     dir: tempfile::TempDir,
+    host: Arc<EchoHost>,
     _server: Server,
 }
 
@@ -123,6 +124,7 @@ impl Stack0 {
         let _ = host.notifier.set(n);
         Stack0 {
             dir,
+            host,
             _server: server,
         }
     }
@@ -534,7 +536,7 @@ fn invoked_through_a_link_it_acts_as_the_command() {
         .unwrap();
     assert_eq!(
         failure(&o).1,
-        "netstat: unknown option '-x' (usage: netstat [-i] [-r] [-s] [-a] [-n])"
+        "netstat: unknown option '-x' (usage: netstat [-i] [-r] [-s [-p PROTOCOL]] [-a] [-n])"
     );
 }
 
@@ -624,7 +626,8 @@ fn a_user_other_than_root_may_look_but_not_change() {
     assert_eq!(code, 1);
     assert_eq!(
         msg,
-        "ifconfig: en0: permission denied: changing the stack's configuration needs root"
+        "ifconfig: en0: permission denied: changing the stack's configuration needs root \
+         (or the user io-pkt runs as)"
     );
     let o = s
         .cmd(&["sysctl", "-w", "net.inet.ip.ttl=9"])
@@ -636,7 +639,9 @@ fn a_user_other_than_root_may_look_but_not_change() {
         failure(&o),
         (
             1,
-            "sysctl: permission denied: changing the stack's configuration needs root".into()
+            "sysctl: permission denied: changing the stack's configuration needs root \
+             (or the user io-pkt runs as)"
+                .into()
         )
     );
     assert_eq!(s.ok(&["sysctl", "-n", "net.inet.ip.ttl"]), "64\n");
@@ -746,5 +751,112 @@ fn ping_prints_replies_and_the_summary() {
     assert!(
         out.contains("1 packets transmitted, 0 received, +1 errors, 100% packet loss"),
         "{out}"
+    );
+}
+
+/// The Internet checksum (RFC 1071) of `b`.
+fn inet_checksum(b: &[u8]) -> u16 {
+    let mut sum: u32 = b
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// An Ethernet frame to en0 carrying an ICMP echo request from 10.77.0.1 to
+/// 10.77.0.2.
+fn echo_request_to_en0() -> Vec<u8> {
+    let mut icmp = vec![8, 0, 0, 0, 0x12, 0x34, 0, 1, 1, 2, 3, 4];
+    let c = inet_checksum(&icmp);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut ip = vec![
+        0x45, 0, 0, 32, 0, 7, 0, 0, 64, 1, 0, 0, 10, 77, 0, 1, 10, 77, 0, 2,
+    ];
+    let c = inet_checksum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 9, 0x08, 0x00];
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&icmp);
+    f
+}
+
+/// `netstat -s` output as (group, [(value, description)]), checking the
+/// NetBSD shape on the way: `proto:` lines, then `\tVALUE DESCRIPTION`.
+fn parse_netstat_s(out: &str) -> Vec<(String, Vec<(u64, String)>)> {
+    let mut groups: Vec<(String, Vec<(u64, String)>)> = Vec::new();
+    for line in out.lines() {
+        if let Some(body) = line.strip_prefix('\t') {
+            let (n, d) = body.split_once(' ').expect("value and description");
+            let n = n
+                .parse()
+                .unwrap_or_else(|_| panic!("not a count: {line:?}"));
+            assert!(!d.is_empty() && !d.starts_with(' '), "{line:?}");
+            groups
+                .last_mut()
+                .expect("a group line first")
+                .1
+                .push((n, d.into()));
+        } else {
+            let g = line.strip_suffix(':').unwrap_or_else(|| panic!("{line:?}"));
+            assert!(!g.is_empty() && !g.contains(char::is_whitespace));
+            groups.push((g.into(), Vec::new()));
+        }
+    }
+    groups
+}
+
+fn count_of(groups: &[(String, Vec<(u64, String)>)], g: &str, what: &str) -> u64 {
+    let (_, v) = groups.iter().find(|(n, _)| n == g).unwrap();
+    v.iter().find(|(_, d)| d == what).unwrap().0
+}
+
+#[test]
+fn netstat_s_prints_protocol_counters_netbsd_style() {
+    let s = Stack0::new();
+    s.configure();
+    s.host.mem.receive("en0", &echo_request_to_en0()).unwrap();
+    let out = s.ok(&["netstat", "-s"]);
+    assert!(out.starts_with("ip:\n\t"), "{out}");
+    let groups = parse_netstat_s(&out);
+    let names: Vec<&str> = groups.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["ip", "icmp", "arp", "ip6", "icmp6", "sockets"]);
+    assert_eq!(groups[0].1[0].1, "total packets received");
+    assert!(count_of(&groups, "ip", "total packets received") >= 1);
+    assert!(count_of(&groups, "ip", "packets for this host") >= 1);
+    assert_eq!(count_of(&groups, "icmp", "echo requests received"), 1);
+    assert_eq!(count_of(&groups, "ip", "packets forwarded"), 0);
+
+    // One protocol.
+    let only = parse_netstat_s(&s.ok(&["netstat", "-s", "-p", "icmp"]));
+    assert_eq!(only.len(), 1);
+    assert_eq!(only[0].0, "icmp");
+    assert_eq!(count_of(&only, "icmp", "echo requests received"), 1);
+    assert_eq!(
+        parse_netstat_s(&s.ok(&["netstat", "-sp", "arp"]))[0].0,
+        "arp"
+    );
+    let (code, msg) = failure(&s.run(&["netstat", "-s", "-p", "tcp"]));
+    assert_eq!(code, 1);
+    assert!(msg.contains("tcp: no such protocol"), "{msg}");
+    let (code, _) = failure(&s.run(&["netstat", "-p", "ip"]));
+    assert_eq!(code, 2);
+    let (code, _) = failure(&s.run(&["netstat", "-s", "-p"]));
+    assert_eq!(code, 2);
+
+    // --json: the same groups.
+    let j: serde_json::Value = serde_json::from_str(&s.ok(&["netstat", "-s", "--json"])).unwrap();
+    let groups = j["counters"].as_array().unwrap();
+    assert_eq!(groups.len(), 6);
+    assert_eq!(groups[0]["name"], "ip");
+    let icmp = groups.iter().find(|g| g["name"] == "icmp").unwrap();
+    assert!(
+        icmp["counters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "echo requests received" && c["value"] == 1)
     );
 }

@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 
-use super::types::{IfInfo, NeighborEntry, RouteInfo, StatEntry, SysctlEntry};
+use super::types::{CounterGroupWire, IfInfo, NeighborEntry, RouteInfo, StatEntry, SysctlEntry};
 
 /// Longest interface name (as the stack accepts them).
 pub const MAX_IFNAME: usize = 15;
@@ -122,8 +122,12 @@ pub enum Request {
     },
     /// 19: closes a socket of this connection. Answer: `Ok`.
     Close { sock: u32 },
-    /// 20: protocol counters (`netstat -s`). Answer: `Stats`.
+    /// 20: interface totals and table sizes, as `group.counter` names.
+    /// Answer: `Stats`.
     Stats,
+    /// 21: every protocol counter of the stack, by protocol (`netstat -s`).
+    /// Answer: `Counters`.
+    Counters,
 }
 
 /// A failure: an errno value (see [`super::errno`]) and one line for a person.
@@ -164,6 +168,8 @@ pub enum Response {
     SocketOpened { sock: u32 },
     /// 10
     Stats(Vec<StatEntry>),
+    /// 11: the stack's protocol counters, a group per protocol.
+    Counters(Vec<CounterGroupWire>),
 }
 
 impl Response {
@@ -216,6 +222,7 @@ impl Request {
             | Request::NdpList
             | Request::SysctlList
             | Request::Stats
+            | Request::Counters
             | Request::PingOpen { .. }
             | Request::Close { .. }
             | Request::ArpDelete { .. }

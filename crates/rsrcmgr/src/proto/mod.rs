@@ -21,8 +21,8 @@ pub use messages::{
     Request, Response, RouteSpec, WireError, check_ifname,
 };
 pub use types::{
-    Addr4Info, Addr6Info, Addr6StateWire, IfInfo, IfKindWire, IfStatsWire, MacWire, NeighborEntry,
-    RouteInfo, StatEntry, SysctlEntry, ifflags,
+    Addr4Info, Addr6Info, Addr6StateWire, CounterGroupWire, IfInfo, IfKindWire, IfStatsWire,
+    MacWire, NeighborEntry, RouteInfo, StatEntry, SysctlEntry, ifflags,
 };
 
 /// What can be wrong with a message.
@@ -150,7 +150,7 @@ pub fn decode_request_body(body: &[u8]) -> Result<Request, ProtoError> {
 }
 
 /// How many request variants this version knows (indexes `0..N`).
-pub const REQUEST_VARIANTS: u64 = 21;
+pub const REQUEST_VARIANTS: u64 = 22;
 
 /// The varint (LEB128, as postcard writes enum indexes) at the start of
 /// `b`, if it is well formed and fits 32 bits.

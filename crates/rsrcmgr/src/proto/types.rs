@@ -219,9 +219,19 @@ pub struct SysctlEntry {
     pub description: String,
 }
 
-/// One counter of `netstat -s`.
+/// One counter of `netstat -s`. In a `Stats` answer the name is
+/// `group.counter`; inside a [`CounterGroupWire`] it is the counter's
+/// description ("total packets received").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatEntry {
     pub name: String,
     pub value: u64,
+}
+
+/// The counters of one protocol ("ip", "icmp", "arp", "ip6", "icmp6",
+/// "sockets"), in the order `netstat -s` prints them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CounterGroupWire {
+    pub name: String,
+    pub counters: Vec<StatEntry>,
 }

@@ -12,8 +12,9 @@ use iopkt_stack::{Ctx, IfIndex, IfKind, Instant, Interface, Stack};
 
 use crate::proto::errno::{self, errno_of};
 use crate::proto::{
-    Addr4Info, Addr6Info, Addr6StateWire, AddrOp, IfInfo, IfKindWire, IfStatsWire, MacWire,
-    NeighborEntry, Request, Response, RouteInfo, RouteSpec, StatEntry, SysctlEntry, ifflags,
+    Addr4Info, Addr6Info, Addr6StateWire, AddrOp, CounterGroupWire, IfInfo, IfKindWire,
+    IfStatsWire, MacWire, NeighborEntry, Request, Response, RouteInfo, RouteSpec, StatEntry,
+    SysctlEntry, ifflags,
 };
 
 fn err(e: iopkt_stack::Error) -> Response {
@@ -159,6 +160,7 @@ pub(crate) fn handle_stack_request(
             }
         }
         Request::Stats => Response::Stats(stats(stack)),
+        Request::Counters => Response::Counters(counters(stack)),
         _ => return None,
     })
 }
@@ -425,8 +427,28 @@ fn route_delete(stack: &mut Stack, spec: &RouteSpec, now: Instant) -> Response {
     }
 }
 
-/// What `netstat -s` shows. The stack keeps per-interface counters today;
-/// protocol counters join this list as the stack gains them.
+/// The stack's protocol counters (`netstat -s`), as the stack groups and
+/// describes them.
+fn counters(stack: &Stack) -> Vec<CounterGroupWire> {
+    stack
+        .counters()
+        .into_iter()
+        .map(|g| CounterGroupWire {
+            name: g.name.to_string(),
+            counters: g
+                .counters
+                .into_iter()
+                .map(|(d, value)| StatEntry {
+                    name: d.to_string(),
+                    value,
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// Interface totals and table sizes (request 20, kept for clients that
+/// predate request 21).
 fn stats(stack: &Stack) -> Vec<StatEntry> {
     let mut t = IfStatsWire::default();
     for i in stack.interfaces() {

@@ -1,8 +1,9 @@
 //! `netstat`: interfaces (-i), routing tables (-r), counters (-s).
 
-use std::collections::BTreeMap;
-
-use iopkt_rsrcmgr::proto::{IfInfo, Request, Response, StatEntry};
+use iopkt_rsrcmgr::Client;
+use iopkt_rsrcmgr::ClientError;
+use iopkt_rsrcmgr::proto::errno::ENOSYS;
+use iopkt_rsrcmgr::proto::{CounterGroupWire, IfInfo, Request, Response, StatEntry};
 use serde::Serialize;
 
 use super::addr::{network, show_prefix};
@@ -12,25 +13,42 @@ use crate::fail::{Fail, Res, usage};
 use crate::json;
 use crate::table::Table;
 
-pub const SYNOPSIS: &str = "netstat [-i] [-r] [-s] [-a] [-n]";
+pub const SYNOPSIS: &str = "netstat [-i] [-r] [-s [-p PROTOCOL]] [-a] [-n]";
 
 pub fn run(env: &Env, args: Vec<String>) -> Res<i32> {
     let (mut i, mut r, mut s) = (false, false, false);
-    for a in &args {
+    let mut proto: Option<String> = None;
+    let mut args = args.into_iter();
+    while let Some(a) = args.next() {
         let Some(flags) = a.strip_prefix('-').filter(|f| !f.is_empty()) else {
             return Err(usage(format!("unexpected '{a}'"), SYNOPSIS));
         };
-        for f in flags.chars() {
+        for (at, f) in flags.char_indices() {
             match f {
                 'i' => i = true,
                 'r' => r = true,
                 's' => s = true,
+                // `-p ip` or `-pip`: the rest of the word, else the next one.
+                'p' => {
+                    let rest = &flags[at + 1..];
+                    let name = if rest.is_empty() {
+                        args.next()
+                            .ok_or_else(|| usage("-p needs a protocol name", SYNOPSIS))?
+                    } else {
+                        rest.to_string()
+                    };
+                    proto = Some(name);
+                    break;
+                }
                 // Addresses are always shown as numbers; -a selects servers
                 // in the socket listing.
                 'a' | 'n' => {}
                 other => return Err(usage(format!("unknown option '-{other}'"), SYNOPSIS)),
             }
         }
+    }
+    if proto.is_some() && !s {
+        return Err(usage("-p selects counters: use it with -s", SYNOPSIS));
     }
     if !(i || r || s) {
         return Err(Fail::Runtime(
@@ -44,7 +62,7 @@ pub fn run(env: &Env, args: Vec<String>) -> Res<i32> {
         #[serde(skip_serializing_if = "Option::is_none")]
         routes: Option<Vec<iopkt_rsrcmgr::proto::RouteInfo>>,
         #[serde(skip_serializing_if = "Option::is_none")]
-        stats: Option<Vec<StatEntry>>,
+        counters: Option<Vec<CounterGroupWire>>,
     }
     let mut all = All::default();
     let mut c = env.client()?;
@@ -58,10 +76,16 @@ pub fn run(env: &Env, args: Vec<String>) -> Res<i32> {
         all.routes = Some(route::list(env)?);
     }
     if s {
-        match c.call(&Request::Stats)? {
-            Response::Stats(v) => all.stats = Some(v),
-            _ => return Err(Fail::Runtime("unexpected answer from io-pkt".into())),
+        let mut groups = counters(&mut c)?;
+        if let Some(p) = &proto {
+            groups.retain(|g| &g.name == p);
+            if groups.is_empty() {
+                return Err(Fail::Runtime(format!(
+                    "{p}: no such protocol (ip, icmp, arp, ip6, icmp6, sockets)"
+                )));
+            }
         }
+        all.counters = Some(groups);
     }
     if env.json {
         json::print(&all)?;
@@ -74,8 +98,8 @@ pub fn run(env: &Env, args: Vec<String>) -> Res<i32> {
     if let Some(v) = &all.routes {
         parts.push(route::format_tables(v, true, true));
     }
-    if let Some(v) = &all.stats {
-        parts.push(format_stats(v));
+    if let Some(v) = &all.counters {
+        parts.push(format_counters(v));
     }
     print!("{}", parts.join("\n"));
     Ok(0)
@@ -127,23 +151,74 @@ pub fn format_interfaces(ifs: &[IfInfo]) -> String {
     t.render()
 }
 
-/// `netstat -s`: counters grouped by the part of their name before the dot.
-fn format_stats(v: &[StatEntry]) -> String {
-    let mut groups: BTreeMap<&str, Vec<(&str, u64)>> = BTreeMap::new();
-    let mut order = Vec::new();
+/// The stack's protocol counters (request 21). A server that predates it
+/// answers ENOSYS: then its older counters (request 20, named
+/// `group.counter`) are grouped here instead.
+fn counters(c: &mut Client) -> Res<Vec<CounterGroupWire>> {
+    match c.call(&Request::Counters) {
+        Ok(Response::Counters(v)) => return Ok(v),
+        Ok(_) => return Err(Fail::Runtime("unexpected answer from io-pkt".into())),
+        Err(ClientError::Remote(e)) if e.code == ENOSYS => {}
+        Err(e) => return Err(e.into()),
+    }
+    match c.call(&Request::Stats)? {
+        Response::Stats(v) => Ok(group_old_stats(v)),
+        _ => Err(Fail::Runtime("unexpected answer from io-pkt".into())),
+    }
+}
+
+/// `interfaces.packets_received` becomes "packets received" in the group
+/// "interfaces", groups in order of first appearance.
+fn group_old_stats(v: Vec<StatEntry>) -> Vec<CounterGroupWire> {
+    let mut groups: Vec<CounterGroupWire> = Vec::new();
     for e in v {
         let (g, k) = e.name.split_once('.').unwrap_or(("other", &e.name));
-        if !groups.contains_key(g) {
-            order.push(g);
+        let entry = StatEntry {
+            name: k.replace('_', " "),
+            value: e.value,
+        };
+        match groups.iter_mut().find(|x| x.name == g) {
+            Some(x) => x.counters.push(entry),
+            None => groups.push(CounterGroupWire {
+                name: g.to_string(),
+                counters: vec![entry],
+            }),
         }
-        groups.entry(g).or_default().push((k, e.value));
     }
+    groups
+}
+
+/// `netstat -s` as NetBSD prints it: `proto:`, then a tab, the value and
+/// the counter's description on each line.
+pub fn format_counters(groups: &[CounterGroupWire]) -> String {
     let mut s = String::new();
-    for g in order {
-        s.push_str(&format!("{g}:\n"));
-        for (k, n) in groups.get(g).map(Vec::as_slice).unwrap_or_default() {
-            s.push_str(&format!("\t{n} {}\n", k.replace('_', " ")));
+    for g in groups {
+        s.push_str(&format!("{}:\n", g.name));
+        for e in &g.counters {
+            s.push_str(&format!("\t{} {}\n", e.value, e.name));
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_stats_are_grouped_by_their_prefix() {
+        let e = |n: &str, v| StatEntry {
+            name: n.into(),
+            value: v,
+        };
+        let g = group_old_stats(vec![
+            e("interfaces.packets_received", 3),
+            e("routes.ipv4", 2),
+            e("interfaces.bytes_sent", 9),
+        ]);
+        assert_eq!(
+            format_counters(&g),
+            "interfaces:\n\t3 packets received\n\t9 bytes sent\nroutes:\n\t2 ipv4\n"
+        );
+    }
 }
