@@ -514,7 +514,7 @@ fn ping_between_two_hosts_with_the_socket_api() {
     assert_eq!((st.in_echo_requests, st.out_echo_replies), (1, 1));
 
     // Closed sockets refuse sends; their identifier is free again.
-    l.sim.with(l.a, |s, _| s.socket_close(s1));
+    l.sim.with(l.a, |s, c| s.socket_close(c, s1));
     let m = echo_request(8, 8);
     let e = l.sim.with(l.a, |s, ctx| {
         s.ping_send(ctx, s1, IpAddr::V4(ip("10.0.0.2")), &m)

@@ -27,6 +27,28 @@ pub enum Error {
     AddrNotAvailable,
     /// Address or port already in use.
     AddrInUse,
+    /// Nothing to read, or no room to write, on a non-blocking call.
+    WouldBlock,
+    /// A connection attempt started and completes later (readiness says when).
+    InProgress,
+    /// A connection attempt is already under way.
+    Already,
+    /// The socket is not connected.
+    NotConnected,
+    /// The socket is already connected.
+    IsConnected,
+    /// The peer refused the connection (RST, or ICMP port unreachable).
+    ConnRefused,
+    /// The peer reset the connection.
+    ConnReset,
+    /// The connection was aborted locally (listener closed, queue overflow).
+    ConnAborted,
+    /// The connection timed out (retransmissions, keepalive).
+    TimedOut,
+    /// Writing after shutdown or after the peer closed (EPIPE).
+    BrokenPipe,
+    /// The operation does not apply to this kind of socket.
+    NotSupported(String),
 }
 
 impl fmt::Display for Error {
@@ -43,6 +65,17 @@ impl fmt::Display for Error {
             Error::BadSocket => f.write_str("bad socket"),
             Error::AddrNotAvailable => f.write_str("cannot assign requested address"),
             Error::AddrInUse => f.write_str("address already in use"),
+            Error::WouldBlock => f.write_str("resource temporarily unavailable"),
+            Error::InProgress => f.write_str("operation now in progress"),
+            Error::Already => f.write_str("operation already in progress"),
+            Error::NotConnected => f.write_str("transport endpoint is not connected"),
+            Error::IsConnected => f.write_str("transport endpoint is already connected"),
+            Error::ConnRefused => f.write_str("connection refused"),
+            Error::ConnReset => f.write_str("connection reset by peer"),
+            Error::ConnAborted => f.write_str("software caused connection abort"),
+            Error::TimedOut => f.write_str("connection timed out"),
+            Error::BrokenPipe => f.write_str("broken pipe"),
+            Error::NotSupported(w) => write!(f, "operation not supported: {w}"),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! IPv4 (RFC 791, RFC 1122, RFC 1812): input validation, local delivery,
 //! forwarding, output with route lookup, fragmentation and reassembly.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use iopkt_pkt::{PktBuf, Pool};
@@ -23,6 +23,7 @@ use crate::iface::{IfIndex, IfKind};
 use crate::reasm::{Outcome, Reassembler};
 use crate::stack::Stack;
 use crate::time::{Instant, earliest};
+use crate::transport::L4Rx;
 
 /// Largest IPv4 datagram (the 16-bit total length).
 pub const MAX_DATAGRAM: usize = 65_535;
@@ -425,6 +426,23 @@ impl Stack {
             ipproto::ICMP => {
                 self.v4.stats.delivered += 1;
                 self.icmp4_input(ctx, pkt, rx);
+            }
+            ipproto::UDP | ipproto::TCP => {
+                self.v4.stats.delivered += 1;
+                let l4 = L4Rx {
+                    ifindex: rx.ifindex,
+                    src: IpAddr::V4(rx.src),
+                    dst: IpAddr::V4(rx.dst),
+                    l4_off: rx.hl,
+                    hop: rx.ttl,
+                    l2_multicast: rx.l2_multicast,
+                    to_group: rx.to_group,
+                };
+                if rx.proto == ipproto::UDP {
+                    self.udp_input(ctx, pkt, l4);
+                } else {
+                    self.tcp_input(ctx, pkt, l4);
+                }
             }
             _ => {
                 // RFC 1122 section 3.2.2.1: protocol unreachable.

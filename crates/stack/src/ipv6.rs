@@ -4,7 +4,7 @@
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
-use std::net::Ipv6Addr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
 use iopkt_pkt::PktBuf;
@@ -21,6 +21,7 @@ use crate::iface::{Addr6State, IfIndex, IfKind, prefix_mask_v6};
 use crate::reasm::{Outcome, Reassembler};
 use crate::stack::Stack;
 use crate::time::{Instant, earliest};
+use crate::transport::L4Rx;
 
 /// Extension headers one packet may carry before we give up on it: a chain
 /// longer than this is an attack, not a packet (RFC 8200 section 4.1 lists
@@ -513,6 +514,29 @@ impl Stack {
                 ipproto::ICMPV6 => {
                     self.v6.stats.in_delivers += 1;
                     self.icmp6_input(ctx, ifindex, pkt.data(), off, nd_only);
+                    return;
+                }
+                ipproto::UDP | ipproto::TCP if !nd_only => {
+                    self.v6.stats.in_delivers += 1;
+                    let h = Ipv6Hdr::parse_checked(pkt.data());
+                    let (src, dst, hop) = match h {
+                        Some(h) => (h.src(), h.dst(), h.hop_limit),
+                        None => return,
+                    };
+                    let l4 = L4Rx {
+                        ifindex,
+                        src: IpAddr::V6(src),
+                        dst: IpAddr::V6(dst),
+                        l4_off: off,
+                        hop,
+                        l2_multicast: l2.multicast,
+                        to_group: dst.is_multicast(),
+                    };
+                    if nh == ipproto::UDP {
+                        self.udp_input(ctx, pkt, l4);
+                    } else {
+                        self.tcp_input(ctx, pkt, l4);
+                    }
                     return;
                 }
                 _ => {

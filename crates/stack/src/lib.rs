@@ -33,7 +33,10 @@ pub mod reasm;
 pub mod route;
 pub mod socket;
 mod stack;
+pub mod tcp;
 pub mod time;
+pub mod transport;
+pub mod udp;
 
 pub use config::Config;
 pub use counters::CounterGroup;

@@ -64,6 +64,8 @@ impl PingSocket {
 #[derive(Debug)]
 pub enum SocketKind {
     Ping(PingSocket),
+    Udp(crate::udp::UdpSocket),
+    Tcp(crate::tcp::TcpSocket),
 }
 
 /// Counters over all sockets.
@@ -112,7 +114,7 @@ impl SocketTable {
     fn ping_mut(&mut self, id: SocketId) -> Option<&mut PingSocket> {
         match self.socks.get_mut(&id) {
             Some(SocketKind::Ping(p)) => Some(p),
-            None => None,
+            _ => None,
         }
     }
 
@@ -195,12 +197,17 @@ impl Stack {
         self.sockets.ping_mut(sock)?.rx.pop_front()
     }
 
-    /// Closes any socket.
-    pub fn socket_close(&mut self, sock: SocketId) {
-        let t = &mut self.sockets;
-        match t.socks.remove(&sock) {
-            Some(SocketKind::Ping(p)) => {
-                t.ping_by_ident.remove(&(p.v6, p.ident));
+    /// Closes any socket (close(2)): a TCP connection goes on closing in the
+    /// background as the kernel's does.
+    pub fn socket_close(&mut self, ctx: &mut impl Ctx, sock: SocketId) {
+        match self.sockets.socks.get(&sock) {
+            Some(SocketKind::Udp(_)) => self.udp_close(ctx, sock),
+            Some(SocketKind::Tcp(_)) => self.tcp_close(ctx, sock),
+            Some(SocketKind::Ping(_)) => {
+                let t = &mut self.sockets;
+                if let Some(SocketKind::Ping(p)) = t.socks.remove(&sock) {
+                    t.ping_by_ident.remove(&(p.v6, p.ident));
+                }
             }
             None => {}
         }
@@ -277,7 +284,7 @@ mod tests {
             ids.push(id);
         }
         assert_eq!(s.ping_open(&mut ctx, true), Err(Error::NoBuffers));
-        s.socket_close(ids[0]);
+        s.socket_close(&mut ctx, ids[0]);
         // The freed identifier is the first one tried again; handles are not
         // reused.
         let id = s.ping_open(&mut ctx, true).unwrap();

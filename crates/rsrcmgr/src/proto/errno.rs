@@ -23,6 +23,17 @@ pub const EADDRNOTAVAIL: i32 = 99;
 pub const ENETUNREACH: i32 = 101;
 pub const ENOBUFS: i32 = 105;
 pub const EHOSTUNREACH: i32 = 113;
+pub const EAGAIN: i32 = 11;
+pub const EPIPE: i32 = 32;
+pub const EOPNOTSUPP: i32 = 95;
+pub const ECONNABORTED: i32 = 103;
+pub const ECONNRESET: i32 = 104;
+pub const EISCONN: i32 = 106;
+pub const ENOTCONN: i32 = 107;
+pub const ETIMEDOUT: i32 = 110;
+pub const ECONNREFUSED: i32 = 111;
+pub const EALREADY: i32 = 114;
+pub const EINPROGRESS: i32 = 115;
 
 /// The errno that best describes a stack error.
 pub fn errno_of(e: &Error) -> i32 {
@@ -40,6 +51,17 @@ pub fn errno_of(e: &Error) -> i32 {
         Error::BadSocket => EBADF,
         Error::AddrNotAvailable => EADDRNOTAVAIL,
         Error::AddrInUse => EADDRINUSE,
+        Error::WouldBlock => EAGAIN,
+        Error::InProgress => EINPROGRESS,
+        Error::Already => EALREADY,
+        Error::NotConnected => ENOTCONN,
+        Error::IsConnected => EISCONN,
+        Error::ConnRefused => ECONNREFUSED,
+        Error::ConnReset => ECONNRESET,
+        Error::ConnAborted => ECONNABORTED,
+        Error::TimedOut => ETIMEDOUT,
+        Error::BrokenPipe => EPIPE,
+        Error::NotSupported(_) => EOPNOTSUPP,
     }
 }
 

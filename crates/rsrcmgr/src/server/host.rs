@@ -70,9 +70,9 @@ pub trait StackHost: Send + Sync + 'static {
 
     /// Closes sockets (their client went away or asked).
     fn socket_close(&self, socks: &[SocketId]) {
-        self.with_stack(|s, _| {
+        self.with_stack(|s, c| {
             for &sock in socks {
-                s.socket_close(sock);
+                s.socket_close(c, sock);
             }
         })
     }
