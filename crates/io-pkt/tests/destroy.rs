@@ -15,7 +15,11 @@ fn stderr_of(o: &Output) -> String {
 /// `iopkt ARGS` must fail, saying every part of `needles` on stderr.
 fn iopkt_refused(prefix: &std::path::Path, args: &[&str], needles: &[&str]) {
     let o = iopkt_run(prefix, args);
-    assert!(!o.status.success(), "iopkt {args:?} should fail:\n{}", text(&o));
+    assert!(
+        !o.status.success(),
+        "iopkt {args:?} should fail:\n{}",
+        text(&o)
+    );
     let err = stderr_of(&o);
     for n in needles {
         assert!(err.contains(n), "{n:?} missing from iopkt {args:?}:\n{err}");

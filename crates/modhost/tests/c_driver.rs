@@ -66,7 +66,10 @@ fn c_driver_carries_frames_between_two_instances() {
         .load(
             ModuleKind::Driver,
             "cudp",
-            &format!("local=127.0.0.1:{},remote=127.0.0.1:{pa},mtu=9000", free_port()),
+            &format!(
+                "local=127.0.0.1:{},remote=127.0.0.1:{pa},mtu=9000",
+                free_port()
+            ),
         )
         .unwrap_err();
     assert_eq!(
