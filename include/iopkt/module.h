@@ -122,8 +122,14 @@ typedef void (*iopkt_tx_fn)(void *drv, struct iopkt_pkt *const *pkts, size_t n);
 typedef void (*iopkt_set_up_fn)(void *drv, bool up);
 
 /**
- * The interface goes away (stack shutting down): after this call the host
- * never uses `drv` again, and the driver may free it.
+ * The interface goes away (`ifconfig IF destroy`, or the stack shutting
+ * down). The host has stopped calling `tx` and `set_up` for it before this
+ * call and never uses `drv` again after it; the driver releases what
+ * belongs to this interface alone (its device, its socket), unwatches the
+ * fds and cancels the timers whose callbacks would deliver on it, and may
+ * free `drv`. It is called on a thread that is not a worker running one of
+ * this module's callbacks, so `fd_unwatch` and `timer_cancel` wait safely.
+ * The module instance stays loaded; `fini` still comes at shutdown.
  */
 typedef void (*iopkt_detach_fn)(void *drv);
 
@@ -164,6 +170,14 @@ struct iopkt_if_desc {
    * The driver's per-interface context, passed back to every op.
    */
   void *drv;
+  /**
+   * Largest MTU the driver can carry. 0 means what one `pkt_alloc` buffer
+   * holds (its frame room less 18 bytes of Ethernet header and VLAN tag),
+   * for drivers that receive only into `pkt_alloc` buffers. A driver that
+   * receives into `pkt_alloc_rx` buffers states its device's limit. The
+   * host refuses `mtu=` and `ifconfig IF mtu N` above it.
+   */
+  uint32_t max_mtu;
 };
 
 /**
@@ -232,6 +246,16 @@ typedef int (*iopkt_fd_unwatch_fn)(void *ctx, int fd);
 typedef void (*iopkt_log_fn)(void *ctx, int level, const char *msg);
 
 /**
+ * A packet buffer with the standard headroom, `len == 0` and room for one
+ * received frame of `ifp` at its current MTU: the MTU plus 18 bytes
+ * (Ethernet header and one VLAN tag), never less than a `pkt_alloc`
+ * buffer. NULL when none is available (drop the frame). Above the pool's
+ * buffer size each call makes a buffer of its own, so only interfaces
+ * configured with large MTUs pay for them.
+ */
+typedef struct iopkt_pkt *(*iopkt_pkt_alloc_rx_fn)(void *ctx, struct iopkt_if *ifp);
+
+/**
  * The services the host offers a module. Every function takes `ctx` first.
  * The table stays valid for the life of the process.
  */
@@ -248,6 +272,7 @@ struct iopkt_host {
   iopkt_fd_watch_fn fd_watch;
   iopkt_fd_unwatch_fn fd_unwatch;
   iopkt_log_fn log;
+  iopkt_pkt_alloc_rx_fn pkt_alloc_rx;
 };
 
 /**

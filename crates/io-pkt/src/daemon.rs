@@ -182,6 +182,8 @@ impl StackSink for Sink {
             let idx = s
                 .add_interface(&info.name, IfKind::Ethernet, info.mac, info.mtu)
                 .map_err(|e| e.to_string())?;
+            // `ifconfig IF mtu N` above what the driver carries is refused.
+            let _ = s.set_max_mtu(idx, info.max_mtu);
             // Drivers report carrier changes; until then assume the cable is in.
             let _ = s.set_link(c, idx, true);
             Ok(idx)
@@ -224,8 +226,27 @@ struct Host {
 impl StackHost for Host {
     type Ctx = DaemonCtx;
 
+    /// Runs `f` on the stack, then tells drivers what it changed in their
+    /// interfaces (admin state and MTU), after the stack's lock is released:
+    /// a driver's `set_up` may take its own locks or do I/O.
     fn with_stack<R>(&self, f: impl FnOnce(&mut iopkt_stack::Stack, &mut DaemonCtx) -> R) -> R {
-        self.rt.with_stack(f)
+        let (r, changes) = self.rt.with_stack(|s, c| {
+            let before = link_settings(s);
+            let r = f(s, c);
+            (r, setting_changes(&before, &link_settings(s)))
+        });
+        for ch in changes {
+            match ch {
+                Change::Up(ifindex, up) => self.modhost.set_up(ifindex, up),
+                Change::Mtu(ifindex, mtu) => {
+                    // The stack already refused more than the driver carries.
+                    if let Err(e) = self.modhost.set_mtu(ifindex, mtu) {
+                        tracing::warn!("{e}");
+                    }
+                }
+            }
+        }
+        r
     }
 
     fn mount(
@@ -260,21 +281,78 @@ impl StackHost for Host {
         }))
     }
 
+    /// Detaches the driver first, then removes the stack's interface: once
+    /// `ModHost::detach` returns no input for the index reaches the stack,
+    /// so the stack never sees frames for an interface it removed (and
+    /// indexes are never reused, so a late frame could not be misread
+    /// anyway). Until the removal, output to the interface is dropped and
+    /// counted by the module host.
     fn destroy(&self, ifname: &str) -> Result<(), String> {
-        let exists = self.rt.with_stack(|s, _| s.iface_by_name(ifname).is_some());
-        if !exists {
-            return Err(format!("no such interface: {ifname}"));
-        }
-        // Drivers release their interfaces when io-pkt stops; detaching one
-        // at run time needs a host call drivers do not have yet.
-        Err(format!(
-            "{ifname} belongs to a driver and cannot be destroyed while io-pkt runs; stop io-pkt to release it"
-        ))
+        let found = self
+            .rt
+            .with_stack(|s, _| s.iface_by_name(ifname).map(|i| (i.index, i.kind)));
+        let ifindex = match found {
+            None => {
+                return Err(format!(
+                    "no such interface: {ifname} (list them with ifconfig -a)"
+                ));
+            }
+            Some((_, IfKind::Loopback)) => {
+                return Err(format!(
+                    "{ifname} is the loopback interface and cannot be destroyed"
+                ));
+            }
+            Some((i, _)) => i,
+        };
+        self.modhost
+            .detach(ifindex)
+            .map_err(|e| format!("cannot destroy {ifname}: {e}"))?;
+        self.rt
+            .with_stack(|s, _| s.remove_interface(ifindex))
+            .map_err(|e| format!("cannot destroy {ifname}: {e}"))?;
+        tracing::info!("interface {ifname} destroyed");
+        Ok(())
     }
 
     fn instance(&self) -> u32 {
         self.rt.instance
     }
+}
+
+/// What a driver hears of an interface's settings: admin state and MTU.
+fn link_settings(s: &iopkt_stack::Stack) -> Vec<(IfIndex, bool, u32)> {
+    let mut v: Vec<_> = s
+        .interfaces()
+        .filter(|i| i.kind != IfKind::Loopback)
+        .map(|i| (i.index, i.up, i.mtu))
+        .collect();
+    v.sort_unstable_by_key(|e| e.0);
+    v
+}
+
+enum Change {
+    Up(IfIndex, bool),
+    Mtu(IfIndex, u32),
+}
+
+/// What changed between two snapshots (each in index order), for
+/// interfaces in both (one added or removed in between is the driver's own
+/// doing).
+fn setting_changes(before: &[(IfIndex, bool, u32)], after: &[(IfIndex, bool, u32)]) -> Vec<Change> {
+    let mut out = Vec::new();
+    for &(i, up, mtu) in after {
+        let Ok(k) = before.binary_search_by_key(&i, |b| b.0) else {
+            continue;
+        };
+        let (_, up0, mtu0) = before[k];
+        if up != up0 {
+            out.push(Change::Up(i, up));
+        }
+        if mtu != mtu0 {
+            out.push(Change::Mtu(i, mtu));
+        }
+    }
+    out
 }
 
 fn block_signals() -> libc::sigset_t {

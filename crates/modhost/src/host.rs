@@ -60,8 +60,14 @@ pub(crate) struct HostInner {
     libs: Mutex<Vec<libloading::Library>>,
     /// Detached interfaces. Drivers hold raw pointers to them until their
     /// fini returns (a callback may still pass one to `input`), so they are
-    /// kept for the life of the process rather than freed.
+    /// kept for the life of the process rather than freed: one small record
+    /// per interface ever detached.
     graveyard: Mutex<Vec<Arc<Iface>>>,
+    /// Serialises run-time detach with shutdown, so a driver never sees
+    /// `detach` of an interface while its instance's `fini` runs.
+    retiring: Mutex<()>,
+    /// Frames handed to `transmit` for an interface that is gone.
+    tx_dropped: AtomicU64,
 }
 
 /// Loads modules and runs them. Cloning gives another handle to the same
@@ -133,18 +139,26 @@ impl HostInner {
     }
 
     /// Takes an interface out of service: no transmit reaches its driver
-    /// any more, and the stack is told it is gone.
-    fn retire(&self, ifindex: u32, tell_driver: bool) {
+    /// any more (frames for it are dropped and counted), with `tell_driver`
+    /// its driver's detach runs, and the stack is told it is gone. False if
+    /// the host had no such interface.
+    fn retire(&self, ifindex: u32, tell_driver: bool) -> bool {
         let gone = self
             .ifaces
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&ifindex);
+        let found = gone.is_some();
         if let Some(i) = gone {
             i.kill(tell_driver);
             lock(&self.graveyard).push(i);
         }
         self.sink.detach(ifindex);
+        found
+    }
+
+    pub(crate) fn count_tx_dropped(&self, n: usize) {
+        self.tx_dropped.fetch_add(n as u64, Ordering::Relaxed);
     }
 
     pub(crate) fn iface(&self, ifindex: u32) -> Option<Arc<Iface>> {
@@ -220,6 +234,8 @@ impl ModHost {
                 closing: AtomicBool::new(false),
                 libs: Mutex::new(Vec::new()),
                 graveyard: Mutex::new(Vec::new()),
+                retiring: Mutex::new(()),
+                tx_dropped: AtomicU64::new(0),
             }),
         })
     }
@@ -377,9 +393,16 @@ impl ModHost {
         if self.inner.closing.load(Ordering::Relaxed) {
             return;
         }
-        if let Some(i) = self.inner.iface(ifindex) {
-            i.send(frames);
+        match self.inner.iface(ifindex) {
+            Some(i) => i.send(frames),
+            None => self.inner.count_tx_dropped(frames.len()),
         }
+    }
+
+    /// Frames given to [`ModHost::transmit`] for interfaces that were gone
+    /// (detached, or never attached), dropped.
+    pub fn tx_dropped(&self) -> u64 {
+        self.inner.tx_dropped.load(Ordering::Relaxed)
     }
 
     /// Tells the driver the stack set the interface up or down.
@@ -387,6 +410,73 @@ impl ModHost {
         if let Some(i) = self.inner.iface(ifindex) {
             i.set_up(up);
         }
+    }
+
+    /// The largest MTU the interface's driver carries; `None` if the host
+    /// has no such interface.
+    pub fn max_mtu(&self, ifindex: u32) -> Option<u32> {
+        self.inner.iface(ifindex).map(|i| i.max_mtu)
+    }
+
+    /// Records the MTU the stack now uses on an interface, so receive
+    /// buffers hold a frame of it. Refuses (with the line to show) an MTU
+    /// above what the driver carries.
+    pub fn set_mtu(&self, ifindex: u32, mtu: u32) -> Result<(), String> {
+        let i = self
+            .inner
+            .iface(ifindex)
+            .ok_or_else(|| format!("interface #{ifindex} has no driver"))?;
+        if mtu > i.max_mtu {
+            return Err(format!(
+                "mtu {mtu}: the driver of {} carries at most {}",
+                i.name, i.max_mtu
+            ));
+        }
+        i.set_mtu(mtu);
+        Ok(())
+    }
+
+    /// Detaches one interface at run time (`ifconfig IF destroy`). From the
+    /// first moment, frames transmitted to it are dropped and counted
+    /// ([`ModHost::tx_dropped`]); then, once no `tx` or `set_up` for it is
+    /// running, the driver's `detach` runs on this thread, which releases
+    /// the interface's device and stops its callbacks; then calls of
+    /// `input` for it still in flight finish; then the sink's
+    /// [`StackSink::detach`] is called. When this returns, nothing for
+    /// `ifindex` reaches the sink any more.
+    ///
+    /// The module stays loaded even when it has no interface left (modules
+    /// are never unloaded); its `fini` runs at shutdown.
+    ///
+    /// Must not be called from inside a sink callback, with the stack's lock
+    /// held, or on a worker thread: the driver's detach waits for its
+    /// callbacks, which may be waiting for those. A worker thread is refused.
+    pub fn detach(&self, ifindex: u32) -> Result<(), String> {
+        if Worker::current_index(&self.inner.workers).is_some() {
+            return Err("interfaces cannot be detached from a layer-2 worker thread".into());
+        }
+        let _g = lock(&self.inner.retiring);
+        if self.inner.closing.load(Ordering::SeqCst) {
+            return Err("the module host is shutting down".into());
+        }
+        let name = self
+            .ifname(ifindex)
+            .ok_or_else(|| format!("interface #{ifindex} has no driver"))?;
+        if !self.inner.retire(ifindex, true) {
+            return Err(format!("interface #{ifindex} has no driver"));
+        }
+        let mut instances = lock(&self.inner.instances);
+        for inst in instances.iter_mut() {
+            inst.ifindexes.retain(|i| *i != ifindex);
+            // Interfaces attached after init are listed in the context;
+            // move them here so shutdown does not retire this one again.
+            let later = inst.ctx.take_attached();
+            inst.ifindexes
+                .extend(later.into_iter().filter(|i| *i != ifindex));
+        }
+        drop(instances);
+        tracing::info!(ifname = %name, "interface detached");
+        Ok(())
     }
 
     /// The name the host gave an interface.
@@ -397,6 +487,7 @@ impl ModHost {
     /// Detaches every interface, finishes every module instance (newest
     /// first), then stops the workers. Libraries stay mapped.
     pub fn shutdown(&self) {
+        let _g = lock(&self.inner.retiring);
         if self.inner.closing.swap(true, Ordering::SeqCst) {
             return;
         }

@@ -2,7 +2,7 @@
 //! impairments (`loss=`, `delay=`, `reorder=`, `dup=`, `corrupt=`) applied to
 //! every frame on its way to the driver's `tx`.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
@@ -12,6 +12,10 @@ use iopkt_module_abi::{IOPKT_MAX_BATCH, iopkt_detach_fn, iopkt_pkt, iopkt_set_up
 
 use crate::host::HostInner;
 use crate::worker::{ModPtr, TimerAction};
+
+/// Bytes of link header a received frame may carry beyond the MTU: the
+/// Ethernet header (14) and one 802.1Q tag (4).
+pub(crate) const LINK_OVERHEAD: u32 = 18;
 
 /// Most frames of one interface held back by `delay=`/`reorder=` at once;
 /// beyond it frames are dropped as a full queue would drop them.
@@ -29,10 +33,19 @@ pub(crate) struct Iface {
     /// keeps frames with equal delays in order.
     pub worker: usize,
     pub host: Weak<HostInner>,
+    /// Largest MTU the driver carries.
+    pub max_mtu: u32,
+    /// The MTU the stack uses now; receive buffers from `pkt_alloc_rx` hold
+    /// one frame of it.
+    mtu: AtomicU32,
     rng: AtomicU64,
     delayed: AtomicUsize,
-    /// False once detached; held for reading around every call into the
-    /// driver so detach waits for calls in flight.
+    /// `input` calls between their liveness check and the sink's return;
+    /// detach waits for them so nothing reaches the stack for this index
+    /// once detach returns.
+    inputs: AtomicUsize,
+    /// False once detached; held for reading around every `tx` and `set_up`
+    /// so detach waits for calls in flight.
     alive: RwLock<bool>,
 }
 
@@ -49,6 +62,8 @@ impl Iface {
         worker: usize,
         host: Weak<HostInner>,
         seed: u64,
+        mtu: u32,
+        max_mtu: u32,
     ) -> Iface {
         Iface {
             ifindex,
@@ -60,8 +75,11 @@ impl Iface {
             impair,
             worker,
             host,
+            max_mtu,
+            mtu: AtomicU32::new(mtu),
             rng: AtomicU64::new(seed),
             delayed: AtomicUsize::new(0),
+            inputs: AtomicUsize::new(0),
             alive: RwLock::new(true),
         }
     }
@@ -77,6 +95,26 @@ impl Iface {
 
     pub(crate) fn is_alive(&self) -> bool {
         *self.alive.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn mtu(&self) -> u32 {
+        self.mtu.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_mtu(&self, mtu: u32) {
+        self.mtu.store(mtu, Ordering::Relaxed);
+    }
+
+    /// Runs `deliver` unless the interface is detached; detach waits for a
+    /// delivery that passed the check.
+    pub(crate) fn deliver_input(&self, deliver: impl FnOnce()) {
+        // SeqCst pairs with the count read in `kill`: either kill sees this
+        // call counted, or this call sees the interface dead.
+        self.inputs.fetch_add(1, Ordering::SeqCst);
+        if self.is_alive() {
+            deliver();
+        }
+        self.inputs.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// Sends frames out, through the impairments.
@@ -134,6 +172,9 @@ impl Iface {
         }
         let alive = self.alive.read().unwrap_or_else(|e| e.into_inner());
         let (true, Some(tx)) = (*alive, self.tx) else {
+            if let Some(h) = self.host.upgrade() {
+                h.count_tx_dropped(frames.len());
+            }
             return;
         };
         let raws: Vec<*mut iopkt_pkt> = frames
@@ -155,17 +196,28 @@ impl Iface {
         }
     }
 
-    /// Marks the interface gone; waits for calls into the driver in flight.
-    /// With `tell_driver`, calls the driver's detach.
-    pub(crate) fn kill(&self, tell_driver: bool) {
-        let mut alive = self.alive.write().unwrap_or_else(|e| e.into_inner());
-        if !*alive {
-            return;
+    /// Marks the interface gone and waits for `tx` and `set_up` calls in
+    /// flight; with `tell_driver`, then calls the driver's detach; last,
+    /// waits for `input` calls in flight. The driver's detach runs without
+    /// the liveness lock held: it may wait (in `fd_unwatch`) for a callback
+    /// that is itself checking liveness in `input`. False if already dead.
+    pub(crate) fn kill(&self, tell_driver: bool) -> bool {
+        {
+            let mut alive = self.alive.write().unwrap_or_else(|e| e.into_inner());
+            if !*alive {
+                return false;
+            }
+            *alive = false;
         }
-        *alive = false;
         if let (true, Some(f)) = (tell_driver, self.detach) {
-            // SAFETY: the last use of drv.
+            // SAFETY: the last use of drv; no tx or set_up is running.
             unsafe { f(self.drv.0) };
         }
+        // An input that passed its check is handing frames to the stack,
+        // which needs no lock this thread holds; it finishes shortly.
+        while self.inputs.load(Ordering::SeqCst) != 0 {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        true
     }
 }

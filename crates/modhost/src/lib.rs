@@ -12,7 +12,8 @@
 //!   and timer callbacks), or a driver's own threads; never from inside
 //!   [`ModHost::transmit`];
 //! - [`StackSink::detach`]: the thread calling `load` when an init fails after
-//!   attaching, and the thread calling [`ModHost::shutdown`].
+//!   attaching, the thread calling [`ModHost::detach`], and the thread
+//!   calling [`ModHost::shutdown`].
 
 mod error;
 mod host;
@@ -35,6 +36,9 @@ pub struct AttachInfo {
     pub name: String,
     pub mac: iopkt_wire::Mac,
     pub mtu: u32,
+    /// The largest MTU the driver carries; `ifconfig IF mtu N` above it must
+    /// be refused.
+    pub max_mtu: u32,
     /// The driver's short name ("tap").
     pub driver: String,
 }
@@ -48,8 +52,9 @@ pub trait StackSink: Send + Sync + 'static {
     /// threads.
     fn input(&self, ifindex: u32, frames: Vec<iopkt_pkt::PktBuf>);
     fn link_state(&self, ifindex: u32, up: bool);
-    /// The interface is gone (its driver failed to start, or the host is
-    /// shutting down); transmit to it is dropped from now on.
+    /// The interface is gone (its driver failed to start, it was detached,
+    /// or the host is shutting down); transmit to it is dropped from now on
+    /// and no more input comes for it.
     fn detach(&self, _ifindex: u32) {}
 }
 

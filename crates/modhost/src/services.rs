@@ -17,12 +17,17 @@ use iopkt_wire::Mac;
 
 use crate::AttachInfo;
 use crate::host::{HostInner, lock};
-use crate::iface::Iface;
+use crate::iface::{Iface, LINK_OVERHEAD};
 use crate::options::Common;
 use crate::worker::{ModPtr, TimerAction};
 
 /// Most units tried when looking for a free interface name.
 const MAX_UNIT: u32 = 65_535;
+
+/// Smallest and largest MTU an interface may have (IPv4's 68, RFC 791
+/// section 3.2; the IP total length field's 65535).
+const MIN_MTU: u32 = 68;
+const MAX_MTU: u32 = 65_535;
 
 /// Per-instance state behind `iopkt_host::ctx`. Leaked: modules may keep the
 /// table for the life of the process.
@@ -75,6 +80,7 @@ impl ModuleCtx {
                 fd_watch: Some(fd_watch),
                 fd_unwatch: Some(fd_unwatch),
                 log: Some(log),
+                pkt_alloc_rx: Some(pkt_alloc_rx),
             },
             state: Mutex::new(AttachState {
                 common,
@@ -155,15 +161,31 @@ impl ModuleCtx {
             (None, true) if Mac(desc.mac).is_unicast() => Mac(desc.mac),
             _ => Mac::local_from_seed(random_u64()),
         };
-        let mtu = c.mtu.unwrap_or(if desc.mtu == 0 {
-            1500
+        // A driver that never said receives into pool buffers only, so it
+        // carries what one of them holds.
+        let max_mtu = if desc.max_mtu == 0 {
+            let room = u32::try_from(self.host.pool.data_size()).unwrap_or(u32::MAX);
+            room.saturating_sub(LINK_OVERHEAD)
         } else {
-            desc.mtu.clamp(68, 65535)
-        });
+            desc.max_mtu
+        }
+        .clamp(MIN_MTU, MAX_MTU);
+        let mtu = match c.mtu {
+            Some(m) if m > max_mtu => {
+                return Err((
+                    -libc::EINVAL,
+                    format!("mtu={m}: this driver carries at most {max_mtu}"),
+                ));
+            }
+            Some(m) => m,
+            None if desc.mtu == 0 => 1500.min(max_mtu),
+            None => desc.mtu.clamp(MIN_MTU, max_mtu),
+        };
         let info = AttachInfo {
             name: name.clone(),
             mac,
             mtu,
+            max_mtu,
             driver: self.driver.clone(),
         };
         let ifindex = sink.attach(&info).map_err(|e| {
@@ -183,6 +205,8 @@ impl ModuleCtx {
             self.host.pick_worker(),
             Arc::downgrade(&self.host),
             random_u64(),
+            mtu,
+            max_mtu,
         ));
         self.host
             .ifaces
@@ -226,6 +250,20 @@ unsafe extern "C" fn pkt_alloc(ctx: *mut c_void) -> *mut iopkt_pkt {
             return std::ptr::null_mut();
         };
         m.host.pool.alloc().into_raw().cast()
+    })
+}
+
+unsafe extern "C" fn pkt_alloc_rx(ctx: *mut c_void, ifp: *mut iopkt_if) -> *mut iopkt_pkt {
+    guard(std::ptr::null_mut(), || {
+        // SAFETY: per the ABI.
+        let (Some(m), Some(iface)) = (unsafe { me(ctx) }, unsafe { iface_of(ifp) }) else {
+            return std::ptr::null_mut();
+        };
+        // Pool buffers when the MTU fits them (the common case, reused);
+        // above that a buffer of its own per frame, paid only by interfaces
+        // configured with a large MTU.
+        let frame = (iface.mtu() + LINK_OVERHEAD) as usize;
+        m.host.pool.alloc_for(frame).into_raw().cast()
     })
 }
 
@@ -295,18 +333,20 @@ unsafe extern "C" fn input(
         let (Some(m), Some(iface)) = (unsafe { me(ctx) }, unsafe { iface_of(ifp) }) else {
             return;
         };
-        if m.host.closing.load(Ordering::Relaxed) || !iface.is_alive() {
+        if m.host.closing.load(Ordering::Relaxed) {
             return;
         }
-        let mut bufs = bufs;
-        while bufs.len() > IOPKT_MAX_BATCH as usize {
-            let rest = bufs.split_off(IOPKT_MAX_BATCH as usize);
-            m.host.sink.input(iface.ifindex, bufs);
-            bufs = rest;
-        }
-        if !bufs.is_empty() {
-            m.host.sink.input(iface.ifindex, bufs);
-        }
+        iface.deliver_input(|| {
+            let mut bufs = bufs;
+            while bufs.len() > IOPKT_MAX_BATCH as usize {
+                let rest = bufs.split_off(IOPKT_MAX_BATCH as usize);
+                m.host.sink.input(iface.ifindex, bufs);
+                bufs = rest;
+            }
+            if !bufs.is_empty() {
+                m.host.sink.input(iface.ifindex, bufs);
+            }
+        });
     })
 }
 

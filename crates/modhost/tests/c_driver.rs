@@ -58,5 +58,26 @@ fn c_driver_carries_frames_between_two_instances() {
         .load(ModuleKind::Driver, "cudp", "local=1.2.3")
         .unwrap_err();
     assert_eq!(e.to_string(), "devnp-cudp.so: local= expects IPv4:PORT");
+
+    // The driver states no max_mtu: it receives into pool buffers, so it
+    // carries what one holds (2048 bytes of frame less 18).
+    assert_eq!(sink.info(ia).max_mtu, 2030);
+    let e = host
+        .load(
+            ModuleKind::Driver,
+            "cudp",
+            &format!(
+                "local=127.0.0.1:{},remote=127.0.0.1:{pa},mtu=9000",
+                free_port()
+            ),
+        )
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "devnp-cudp.so: mtu=9000: this driver carries at most 2030"
+    );
+    let e = host.set_mtu(ia, 2031).unwrap_err();
+    assert!(e.contains("at most 2030"), "{e}");
+    host.set_mtu(ia, 2030).unwrap();
     host.shutdown();
 }

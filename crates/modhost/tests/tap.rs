@@ -122,3 +122,45 @@ fn tap_device_is_created_up_carries_frames_and_is_exclusive() {
         "{dev} disappears when the driver closes it"
     );
 }
+
+#[test]
+fn tap_with_mtu_9000_receives_jumbo_frames_and_detach_removes_the_device() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 || !Path::new("/dev/net/tun").exists() {
+        eprintln!("SKIPPED: the tap test needs root and /dev/net/tun");
+        return;
+    }
+    let dev = format!("iopkt-j{}", std::process::id() % 10_000_000);
+    let sink = Recorder::new();
+    let host = host(&sink);
+    let l = host
+        .load(ModuleKind::Driver, "tap", &format!("dev={dev},mtu=9000"))
+        .unwrap();
+    let ifx = l.ifindexes[0];
+    assert_eq!(sink.info(ifx).mtu, 9000);
+    let st = std::process::Command::new("ip")
+        .args(["link", "set", "dev", &dev, "mtu", "9000"])
+        .status()
+        .expect("run ip");
+    assert!(st.success(), "ip link set {dev} mtu 9000");
+
+    // 9000 bytes of payload after the Ethernet header: a full jumbo frame.
+    let big = frame(9000, 9000 + 14);
+    kernel_sends(&dev, &big);
+    let end = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < end && !sink.frames(ifx).contains(&big) {
+        sink.wait_for(ifx, sink.frames(ifx).len() + 1, Duration::from_millis(200));
+    }
+    assert!(
+        sink.frames(ifx).contains(&big),
+        "the 9014-byte frame sent by the kernel arrived whole"
+    );
+
+    host.detach(ifx).unwrap();
+    assert!(
+        sys(&dev, "flags").is_none(),
+        "{dev} disappears when its interface is detached"
+    );
+    assert_eq!(host.ifname(ifx), None);
+    host.shutdown();
+}

@@ -7,7 +7,10 @@
 //! Versioning: a module states the version it was built against in
 //! `iopkt_module_desc::abi_version`; the host refuses any other. Any change
 //! to a type or a function signature in this file, or to the meaning of a
-//! field, bumps `IOPKT_ABI_VERSION`. Tables are never extended in place.
+//! field, bumps `IOPKT_ABI_VERSION`. Tables are never extended in place once
+//! a version is released. Version 1 is not released yet, so it still grew
+//! at the ends of two structures: `iopkt_if_desc::max_mtu` and
+//! `iopkt_host::pkt_alloc_rx` (a module built before them must be rebuilt).
 
 #![allow(non_camel_case_types)]
 
@@ -83,8 +86,14 @@ pub type iopkt_tx_fn =
     Option<unsafe extern "C" fn(drv: *mut c_void, pkts: *const *mut iopkt_pkt, n: usize)>;
 /// The stack brought the interface up (`up = true`) or down.
 pub type iopkt_set_up_fn = Option<unsafe extern "C" fn(drv: *mut c_void, up: bool)>;
-/// The interface goes away (stack shutting down): after this call the host
-/// never uses `drv` again, and the driver may free it.
+/// The interface goes away (`ifconfig IF destroy`, or the stack shutting
+/// down). The host has stopped calling `tx` and `set_up` for it before this
+/// call and never uses `drv` again after it; the driver releases what
+/// belongs to this interface alone (its device, its socket), unwatches the
+/// fds and cancels the timers whose callbacks would deliver on it, and may
+/// free `drv`. It is called on a thread that is not a worker running one of
+/// this module's callbacks, so `fd_unwatch` and `timer_cancel` wait safely.
+/// The module instance stays loaded; `fini` still comes at shutdown.
 pub type iopkt_detach_fn = Option<unsafe extern "C" fn(drv: *mut c_void)>;
 
 /// What the host may do with one interface of a driver.
@@ -112,6 +121,12 @@ pub struct iopkt_if_desc {
     pub ops: *const iopkt_if_ops,
     /// The driver's per-interface context, passed back to every op.
     pub drv: *mut c_void,
+    /// Largest MTU the driver can carry. 0 means what one `pkt_alloc` buffer
+    /// holds (its frame room less 18 bytes of Ethernet header and VLAN tag),
+    /// for drivers that receive only into `pkt_alloc` buffers. A driver that
+    /// receives into `pkt_alloc_rx` buffers states its device's limit. The
+    /// host refuses `mtu=` and `ifconfig IF mtu N` above it.
+    pub max_mtu: u32,
 }
 
 /// A timer callback; runs on a worker thread.
@@ -123,6 +138,14 @@ pub type iopkt_fd_cb = Option<unsafe extern "C" fn(arg: *mut c_void, fd: c_int, 
 /// A packet buffer with the standard headroom and `len == 0`; NULL when none
 /// is available (drop the frame).
 pub type iopkt_pkt_alloc_fn = Option<unsafe extern "C" fn(ctx: *mut c_void) -> *mut iopkt_pkt>;
+/// A packet buffer with the standard headroom, `len == 0` and room for one
+/// received frame of `ifp` at its current MTU: the MTU plus 18 bytes
+/// (Ethernet header and one VLAN tag), never less than a `pkt_alloc`
+/// buffer. NULL when none is available (drop the frame). Above the pool's
+/// buffer size each call makes a buffer of its own, so only interfaces
+/// configured with large MTUs pay for them.
+pub type iopkt_pkt_alloc_rx_fn =
+    Option<unsafe extern "C" fn(ctx: *mut c_void, ifp: *mut iopkt_if) -> *mut iopkt_pkt>;
 /// Returns a buffer to the host.
 pub type iopkt_pkt_free_fn = Option<unsafe extern "C" fn(ctx: *mut c_void, pkt: *mut iopkt_pkt)>;
 /// Attaches an interface; on success stores its handle in `*out_if` and
@@ -197,6 +220,7 @@ pub struct iopkt_host {
     pub fd_watch: iopkt_fd_watch_fn,
     pub fd_unwatch: iopkt_fd_unwatch_fn,
     pub log: iopkt_log_fn,
+    pub pkt_alloc_rx: iopkt_pkt_alloc_rx_fn,
 }
 
 /// Starts one instance of the module with its options

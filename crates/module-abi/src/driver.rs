@@ -50,6 +50,10 @@ pub struct IfConfig<'a> {
     pub mac: Option<[u8; 6]>,
     /// Default MTU (0: 1500).
     pub mtu: u32,
+    /// Largest MTU the driver carries (0: what one [`Host::alloc`] buffer
+    /// holds). A driver that receives with [`Host::alloc_rx`] states its
+    /// device's limit here.
+    pub max_mtu: u32,
 }
 
 /// One interface of a driver: what the host calls on it.
@@ -59,7 +63,12 @@ pub trait Interface: Send + Sync + 'static {
     fn tx(&self, pkts: Vec<Pkt>);
     /// The stack set the interface up or down.
     fn set_up(&self, _up: bool) {}
-    /// The interface goes away; the host will not call it again.
+    /// The interface goes away (`ifconfig IF destroy` or shutdown): no `tx`
+    /// or `set_up` runs now or later. Release what belongs to this interface
+    /// (drop its [`FdWatch`]es and cancel its [`Timer`]s, then close its
+    /// device) so no callback delivers on it afterwards. Dropping an
+    /// `FdWatch` here is safe: the host never calls this from a worker
+    /// running one of the module's callbacks.
     fn detached(&self) {}
 }
 
@@ -308,6 +317,15 @@ impl Host {
         unsafe { Pkt::from_raw(*self, f(self.raw.ctx)) }
     }
 
+    /// A buffer with the standard headroom and room for one received frame
+    /// of `ifp` at its current MTU (MTU + 18 bytes); `None` when the host
+    /// has none.
+    pub fn alloc_rx(&self, ifp: IfHandle) -> Option<Pkt> {
+        let f = self.raw.pkt_alloc_rx?;
+        // SAFETY: valid host and handle; a new packet owned by us.
+        unsafe { Pkt::from_raw(*self, f(self.raw.ctx, ifp.0)) }
+    }
+
     pub fn log(&self, level: c_int, msg: &str) {
         if let (Some(f), Ok(m)) = (self.raw.log, CString::new(msg.replace('\0', " "))) {
             // SAFETY: valid host and string.
@@ -331,6 +349,7 @@ impl Host {
             mtu: cfg.mtu,
             ops: &OpsFor::<I>::OPS,
             drv,
+            max_mtu: cfg.max_mtu,
         };
         let mut out: *mut iopkt_if = std::ptr::null_mut();
         // SAFETY: valid host, desc and out pointer.

@@ -120,6 +120,9 @@ pub struct Interface {
     pub kind: IfKind,
     pub mac: Mac,
     pub mtu: u32,
+    /// The largest MTU the interface's driver carries; `set_mtu` refuses
+    /// more. [`MAX_MTU`] unless the daemon says otherwise.
+    pub max_mtu: u32,
     /// Administratively up (`ifconfig IF up`).
     pub up: bool,
     /// The driver reports carrier.
@@ -195,6 +198,7 @@ impl Stack {
             kind,
             mac,
             mtu,
+            max_mtu: MAX_MTU,
             up: false,
             link_up: kind == IfKind::Loopback,
             addrs4: Vec::new(),
@@ -291,7 +295,23 @@ impl Stack {
                 "mtu {mtu} (allowed {MIN_MTU} to {MAX_MTU})"
             )));
         }
-        self.iface_or_err(index)?.mtu = mtu;
+        let i = self.iface_or_err(index)?;
+        if mtu > i.max_mtu {
+            return Err(Error::Invalid(format!(
+                "mtu {mtu}: the driver of {} carries at most {}",
+                i.name, i.max_mtu
+            )));
+        }
+        i.mtu = mtu;
+        Ok(())
+    }
+
+    /// Records the largest MTU the interface's driver carries (lowering the
+    /// MTU to it if needed).
+    pub fn set_max_mtu(&mut self, index: IfIndex, max: u32) -> Result<(), Error> {
+        let i = self.iface_or_err(index)?;
+        i.max_mtu = max.clamp(MIN_MTU, MAX_MTU);
+        i.mtu = i.mtu.min(i.max_mtu);
         Ok(())
     }
 

@@ -6,18 +6,37 @@
 //! hands the queue to the stack. `tx` never calls `input` itself, so the
 //! stack is never re-entered from its own transmit path. Each end's queue
 //! is bounded; a full queue drops, as a real NIC ring would.
+//!
+//! Destroying one interface (`ifconfig pair0 destroy`) cuts the cable at
+//! its end: its queue is emptied and closed and its eventfd unwatched. The
+//! other interface stays, without a peer: the driver reports its carrier
+//! down, and what is still sent on it is dropped (and counted), as frames
+//! sent into an unplugged cable are lost.
+//!
+//! The driver never allocates: a frame crosses in the very buffer the stack
+//! sent, so it carries any MTU up to 65535.
 
 use std::collections::VecDeque;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use iopkt_module_abi::driver::{
     Driver, FdHandler, FdWatch, Host, IfConfig, IfHandle, Interface, Options, Pkt,
 };
-use iopkt_module_abi::{IOPKT_FD_READ, IOPKT_KIND_DRIVER, IOPKT_LOG_WARN, IOPKT_MAX_BATCH};
+use iopkt_module_abi::{
+    IOPKT_FD_READ, IOPKT_KIND_DRIVER, IOPKT_LOG_INFO, IOPKT_LOG_WARN, IOPKT_MAX_BATCH,
+};
 
 /// Frames waiting at one end of the cable.
 const QUEUE_LIMIT: usize = 4096;
+
+/// The largest IP MTU; frames move without copies, so nothing smaller binds.
+const MAX_MTU: u32 = 65_535;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// The receiving half of one end: frames sent from the other end wait here.
 struct End {
@@ -25,6 +44,10 @@ struct End {
     queue: Mutex<VecDeque<Pkt>>,
     wake: OwnedFd,
     ifp: OnceLock<IfHandle>,
+    /// False once this end's interface is destroyed: nothing is queued.
+    open: AtomicBool,
+    /// Frames sent to this end after it was destroyed.
+    lost: AtomicU64,
 }
 
 impl End {
@@ -43,6 +66,8 @@ impl End {
             // SAFETY: fd is a new descriptor we own.
             wake: unsafe { OwnedFd::from_raw_fd(fd) },
             ifp: OnceLock::new(),
+            open: AtomicBool::new(true),
+            lost: AtomicU64::new(0),
         })
     }
 
@@ -50,6 +75,52 @@ impl End {
         let one: u64 = 1;
         // SAFETY: 8-byte write to our eventfd; a saturated counter still wakes.
         unsafe { libc::write(self.wake.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    }
+
+    /// Queues frames sent from the other end; false if this end is gone.
+    fn push(&self, pkts: Vec<Pkt>) -> bool {
+        let mut dropped = 0;
+        {
+            let mut q = lock(&self.queue);
+            // Checked under the queue lock: `close` empties the queue under
+            // it, so nothing is queued after that.
+            if !self.open.load(Ordering::Relaxed) {
+                let n = pkts.len() as u64;
+                drop(q);
+                drop(pkts);
+                if self.lost.fetch_add(n, Ordering::Relaxed) == 0 {
+                    self.host.log(
+                        IOPKT_LOG_INFO,
+                        "the other end of the cable was destroyed: frames sent to it are dropped",
+                    );
+                }
+                return false;
+            }
+            for p in pkts {
+                if q.len() < QUEUE_LIMIT {
+                    q.push_back(p);
+                } else {
+                    dropped += 1;
+                }
+            }
+        }
+        if dropped > 0 {
+            self.host.log(
+                IOPKT_LOG_WARN,
+                &format!("cable queue full: {dropped} frames dropped"),
+            );
+        }
+        true
+    }
+
+    /// This end's interface is destroyed: refuse and free what waits.
+    fn close(&self) {
+        let waiting: VecDeque<Pkt> = {
+            let mut q = lock(&self.queue);
+            self.open.store(false, Ordering::Relaxed);
+            std::mem::take(&mut *q)
+        };
+        drop(waiting);
     }
 }
 
@@ -63,7 +134,7 @@ impl FdHandler for End {
         };
         loop {
             let batch: Vec<Pkt> = {
-                let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+                let mut q = lock(&self.queue);
                 let n = q.len().min(IOPKT_MAX_BATCH as usize);
                 q.drain(..n).collect()
             };
@@ -75,38 +146,53 @@ impl FdHandler for End {
     }
 }
 
-/// The sending half of one interface: its frames go to the peer end.
-struct Wire {
+/// One interface of the pair: receives at `rx`, sends to `peer`.
+struct Port {
+    rx: Arc<End>,
     peer: Arc<End>,
+    /// The watch on `rx`'s eventfd; dropped when the interface goes.
+    watch: Mutex<Option<FdWatch>>,
 }
 
-impl Interface for Wire {
+impl Port {
+    /// Stops delivery on this interface: after the watch is dropped no
+    /// callback runs for it; then its queue is emptied and closed.
+    fn shut(&self) {
+        let w = lock(&self.watch).take();
+        drop(w);
+        self.rx.close();
+    }
+}
+
+impl Interface for Port {
     fn tx(&self, pkts: Vec<Pkt>) {
-        let mut dropped = 0;
-        {
-            let mut q = self.peer.queue.lock().unwrap_or_else(|e| e.into_inner());
-            for p in pkts {
-                if q.len() < QUEUE_LIMIT {
-                    q.push_back(p);
-                } else {
-                    dropped += 1;
-                }
-            }
+        if self.peer.push(pkts) {
+            self.peer.signal();
         }
-        if dropped > 0 {
-            self.peer.host.log(
-                IOPKT_LOG_WARN,
-                &format!("cable queue full: {dropped} frames dropped"),
-            );
+    }
+
+    fn detached(&self) {
+        self.shut();
+        // The other interface has lost its cable: no carrier. (The host
+        // ignores this while shutting down.)
+        if let Some(ifp) = self.peer.ifp.get().copied() {
+            self.rx.host.link_state(ifp, false);
         }
-        self.peer.signal();
     }
 }
 
 struct Pair {
-    // Dropped first: unwatching guarantees no callback still uses the ends.
-    _watches: Vec<FdWatch>,
-    _ends: [Arc<End>; 2],
+    ports: Vec<Arc<Port>>,
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        // The host detaches both interfaces before fini; after a failed init
+        // it does not, so stop the callbacks here in any case.
+        for p in &self.ports {
+            p.shut();
+        }
+    }
 }
 
 impl Driver for Pair {
@@ -116,28 +202,30 @@ impl Driver for Pair {
             name_prefix: c"pair",
             mac: None,
             mtu: 1500,
+            max_mtu: MAX_MTU,
         };
+        // Dropped (shutting down the watches) if init fails part way.
+        let mut pair = Pair { ports: Vec::new() };
         // Interface i receives at end i and sends to end 1 - i.
         for i in 0..2 {
-            let wire = Arc::new(Wire {
+            let port = Arc::new(Port {
+                rx: Arc::clone(&ends[i]),
                 peer: Arc::clone(&ends[1 - i]),
+                watch: Mutex::new(None),
             });
-            let ifp = host.attach(&cfg, wire).map_err(|rc| {
+            pair.ports.push(Arc::clone(&port));
+            let ifp = host.attach(&cfg, port).map_err(|rc| {
                 format!("cannot attach interface {} of the pair (error {rc})", i + 1)
             })?;
             let _ = ends[i].ifp.set(ifp);
         }
-        let mut watches = Vec::new();
-        for e in &ends {
+        for (port, end) in pair.ports.iter().zip(&ends) {
             let w = host
-                .watch_fd(e.wake.as_raw_fd(), IOPKT_FD_READ, Arc::clone(e))
+                .watch_fd(end.wake.as_raw_fd(), IOPKT_FD_READ, Arc::clone(end))
                 .map_err(|rc| format!("cannot watch the cable's eventfd (error {rc})"))?;
-            watches.push(w);
+            *lock(&port.watch) = Some(w);
         }
-        Ok(Pair {
-            _watches: watches,
-            _ends: ends,
-        })
+        Ok(pair)
     }
 }
 

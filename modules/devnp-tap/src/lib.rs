@@ -4,13 +4,20 @@
 //! The device is opened with IFF_TAP | IFF_NO_PI (plain Ethernet frames, no
 //! packet-information header), non-blocking, and its Linux side is brought
 //! up at once so the kernel can use it without an extra `ip link set up`.
-//! Each read wake-up takes up to one batch of frames into host buffers;
-//! tx writes each frame. A non-persistent device disappears when the driver
-//! closes it at fini.
+//! Each read wake-up takes up to one batch of frames into host buffers
+//! sized for the interface's MTU (`pkt_alloc_rx`), so `mtu=9000` receives
+//! 9000-byte frames; tx writes each frame. The driver carries MTUs up to
+//! 65535, the TAP device's own limit.
+//!
+//! `ifconfig IF destroy` (or shutdown) unwatches and closes the device: a
+//! non-persistent device then disappears from Linux. `ifconfig IF up/down`
+//! is recorded but leaves the Linux side as it is: the Linux end belongs to
+//! whoever configures the host side (it was brought up once at attach).
 
 use std::ffi::CStr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use iopkt_module_abi::driver::{
     Driver, FdHandler, FdWatch, Host, IfConfig, IfHandle, Interface, Options, Pkt,
@@ -19,10 +26,32 @@ use iopkt_module_abi::{IOPKT_FD_READ, IOPKT_KIND_DRIVER, IOPKT_MAX_BATCH};
 
 const TUN_PATH: &CStr = c"/dev/net/tun";
 
+/// The largest MTU of a Linux TAP device.
+const MAX_MTU: u32 = 65_535;
+
 struct Tap {
     host: Host,
-    fd: OwnedFd,
+    /// The device; `None` once the interface is detached (closing it
+    /// removes a non-persistent device). Read-locked by tx, which may run
+    /// on several threads at once.
+    fd: RwLock<Option<OwnedFd>>,
     ifp: OnceLock<IfHandle>,
+    /// The watch on the device; dropped before the device is closed.
+    watch: Mutex<Option<FdWatch>>,
+    /// Administratively up in the stack (`ifconfig IF up`).
+    admin_up: AtomicBool,
+    linux_name: String,
+}
+
+impl Tap {
+    /// Stops reading (no callback runs after the watch is dropped), then
+    /// closes the device.
+    fn close(&self) {
+        let w = self.watch.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(w);
+        let fd = self.fd.write().unwrap_or_else(|e| e.into_inner()).take();
+        drop(fd);
+    }
 }
 
 fn ifreq_named(name: &str) -> Result<libc::ifreq, String> {
@@ -139,12 +168,37 @@ fn link_up(name: &str) -> Result<(), String> {
 
 impl Interface for Tap {
     fn tx(&self, pkts: Vec<Pkt>) {
+        let fd = self.fd.read().unwrap_or_else(|e| e.into_inner());
+        let Some(fd) = fd.as_ref() else {
+            return;
+        };
         for p in pkts {
             // One write is one frame. A full device queue (EAGAIN) drops
             // the frame, as a full NIC ring would.
             // SAFETY: writing the packet's bytes.
-            unsafe { libc::write(self.fd.as_raw_fd(), p.data().as_ptr().cast(), p.len()) };
+            unsafe { libc::write(fd.as_raw_fd(), p.data().as_ptr().cast(), p.len()) };
         }
+    }
+
+    fn set_up(&self, up: bool) {
+        if self.admin_up.swap(up, Ordering::Relaxed) != up {
+            let state = if up { "up" } else { "down" };
+            self.host.log(
+                iopkt_module_abi::IOPKT_LOG_DEBUG,
+                &format!(
+                    "interface of {} set {state} (the Linux side is left as it is)",
+                    self.linux_name
+                ),
+            );
+        }
+    }
+
+    fn detached(&self) {
+        self.close();
+        self.host.log(
+            iopkt_module_abi::IOPKT_LOG_INFO,
+            &format!("released Linux TAP device {}", self.linux_name),
+        );
     }
 }
 
@@ -155,7 +209,7 @@ impl FdHandler for Tap {
         };
         let mut batch = Vec::new();
         while batch.len() < IOPKT_MAX_BATCH as usize {
-            let Some(mut p) = self.host.alloc() else {
+            let Some(mut p) = self.host.alloc_rx(ifp) else {
                 break;
             };
             let room = p.room_mut();
@@ -174,9 +228,14 @@ impl FdHandler for Tap {
 }
 
 struct TapDriver {
-    // Dropped first: after unwatching, no callback reads the device.
-    _watch: FdWatch,
-    _tap: Arc<Tap>,
+    tap: Arc<Tap>,
+}
+
+impl Drop for TapDriver {
+    fn drop(&mut self) {
+        // Normally done by detach already; not after a failed attach.
+        self.tap.close();
+    }
 }
 
 impl Driver for TapDriver {
@@ -188,31 +247,38 @@ impl Driver for TapDriver {
         };
         let (fd, linux_name) = open_tap(name)?;
         link_up(&linux_name)?;
+        let raw = fd.as_raw_fd();
         let tap = Arc::new(Tap {
             host,
-            fd,
+            fd: RwLock::new(Some(fd)),
             ifp: OnceLock::new(),
+            watch: Mutex::new(None),
+            admin_up: AtomicBool::new(false),
+            linux_name: linux_name.clone(),
         });
+        // From here a failure drops the driver, which closes the device.
+        let drv = TapDriver {
+            tap: Arc::clone(&tap),
+        };
         let cfg = IfConfig {
             name_prefix: c"en",
             mac: None,
             mtu: 1500,
+            max_mtu: MAX_MTU,
         };
         let ifp = host
             .attach(&cfg, Arc::clone(&tap))
             .map_err(|rc| format!("cannot attach the interface for {linux_name} (error {rc})"))?;
         let _ = tap.ifp.set(ifp);
         let watch = host
-            .watch_fd(tap.fd.as_raw_fd(), IOPKT_FD_READ, Arc::clone(&tap))
+            .watch_fd(raw, IOPKT_FD_READ, Arc::clone(&tap))
             .map_err(|rc| format!("cannot watch {linux_name} (error {rc})"))?;
+        *tap.watch.lock().unwrap_or_else(|e| e.into_inner()) = Some(watch);
         host.log(
             iopkt_module_abi::IOPKT_LOG_INFO,
             &format!("attached to Linux TAP device {linux_name}"),
         );
-        Ok(TapDriver {
-            _watch: watch,
-            _tap: tap,
-        })
+        Ok(drv)
     }
 }
 

@@ -9,14 +9,18 @@
 //! this host) and keeps IP_MULTICAST_LOOP on. A stack hears its own frames
 //! back; it drops frames whose source MAC is its own.
 //!
-//! Receive uses recvmmsg into host buffers, up to one batch per wake-up;
-//! transmit uses sendmmsg.
+//! Receive uses recvmmsg into host buffers sized for the interface's MTU
+//! (`pkt_alloc_rx`), up to one batch per wake-up; transmit uses sendmmsg.
+//! A frame travels in one datagram, so the MTU is at most the largest IPv4
+//! UDP payload less the Ethernet header and a VLAN tag.
+//!
+//! `ifconfig IF destroy` (or shutdown) unwatches and closes the socket.
 
 mod sockaddr;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use iopkt_module_abi::driver::{
     Driver, FdHandler, FdWatch, Host, IfConfig, IfHandle, Interface, Options, Pkt,
@@ -25,14 +29,37 @@ use iopkt_module_abi::{IOPKT_FD_READ, IOPKT_KIND_DRIVER, IOPKT_MAX_BATCH};
 
 use sockaddr::SockAddr;
 
-/// Datagrams received per recvmmsg call.
+/// Datagrams received per recvmmsg call, at most.
 const RX_CHUNK: usize = 64;
+
+/// Buffer bytes offered to one recvmmsg call: with large MTUs fewer
+/// buffers are taken per call, since each is then allocated on its own.
+const RX_BYTES: usize = 128 * 1024;
+
+/// Largest UDP payload over IPv4 (65535 - 20 - 8), less the Ethernet header
+/// and one VLAN tag.
+const MAX_MTU: u32 = 65_507 - 18;
 
 struct Link {
     host: Host,
-    sock: OwnedFd,
+    /// The socket; `None` once the interface is detached. Read-locked by
+    /// tx, which may run on several threads at once.
+    sock: RwLock<Option<OwnedFd>>,
     dest: SockAddr,
     ifp: OnceLock<IfHandle>,
+    /// The watch on the socket; dropped before the socket is closed.
+    watch: Mutex<Option<FdWatch>>,
+}
+
+impl Link {
+    /// Stops receiving (no callback runs after the watch is dropped), then
+    /// closes the socket.
+    fn close(&self) {
+        let w = self.watch.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(w);
+        let s = self.sock.write().unwrap_or_else(|e| e.into_inner()).take();
+        drop(s);
+    }
 }
 
 fn parse_addr(key: &str, v: Option<&str>) -> Result<SocketAddr, String> {
@@ -298,7 +325,15 @@ fn open_mcast(group: SocketAddr, local: Option<IpAddr>) -> Result<(OwnedFd, Sock
 }
 
 impl Interface for Link {
+    fn detached(&self) {
+        self.close();
+    }
+
     fn tx(&self, pkts: Vec<Pkt>) {
+        let sock = self.sock.read().unwrap_or_else(|e| e.into_inner());
+        let Some(sock) = sock.as_ref() else {
+            return;
+        };
         let mut iov: Vec<libc::iovec> = pkts
             .iter()
             .map(|p| libc::iovec {
@@ -322,7 +357,7 @@ impl Interface for Link {
             // packets) outlive the call.
             let n = unsafe {
                 libc::sendmmsg(
-                    self.sock.as_raw_fd(),
+                    sock.as_raw_fd(),
                     msgs[sent..].as_mut_ptr(),
                     (msgs.len() - sent) as libc::c_uint,
                     libc::MSG_DONTWAIT,
@@ -348,10 +383,12 @@ impl FdHandler for Link {
         };
         let mut delivered = 0;
         while delivered < IOPKT_MAX_BATCH as usize {
-            let mut pkts: Vec<Pkt> = (0..RX_CHUNK).map_while(|_| self.host.alloc()).collect();
-            if pkts.is_empty() {
+            let Some(mut first) = self.host.alloc_rx(ifp) else {
                 return;
-            }
+            };
+            let chunk = (RX_BYTES / first.room_mut().len().max(1)).clamp(1, RX_CHUNK);
+            let mut pkts = vec![first];
+            pkts.extend((1..chunk).map_while(|_| self.host.alloc_rx(ifp)));
             let mut iov: Vec<libc::iovec> = pkts
                 .iter_mut()
                 .map(|p| {
@@ -394,7 +431,7 @@ impl FdHandler for Link {
             }
             delivered += n;
             self.host.input(ifp, batch);
-            if n < RX_CHUNK {
+            if n < chunk {
                 return;
             }
         }
@@ -402,9 +439,14 @@ impl FdHandler for Link {
 }
 
 struct Udp {
-    // Dropped first: after unwatching no callback uses the link.
-    _watch: FdWatch,
-    _link: Arc<Link>,
+    link: Arc<Link>,
+}
+
+impl Drop for Udp {
+    fn drop(&mut self) {
+        // Normally done by detach already; not after a failed attach.
+        self.link.close();
+    }
 }
 
 impl Driver for Udp {
@@ -444,28 +486,33 @@ impl Driver for Udp {
                 return Err("needs remote=IP:PORT (with local=IP:PORT) or mcast=GROUP:PORT".into());
             }
         };
+        let raw = sock.as_raw_fd();
         let link = Arc::new(Link {
             host,
-            sock,
+            sock: RwLock::new(Some(sock)),
             dest,
             ifp: OnceLock::new(),
+            watch: Mutex::new(None),
         });
+        // From here a failure drops the driver, which closes the socket.
+        let drv = Udp {
+            link: Arc::clone(&link),
+        };
         let cfg = IfConfig {
             name_prefix: c"en",
             mac: None,
             mtu: 1500,
+            max_mtu: MAX_MTU,
         };
         let ifp = host
             .attach(&cfg, Arc::clone(&link))
             .map_err(|rc| format!("cannot attach the interface (error {rc})"))?;
         let _ = link.ifp.set(ifp);
         let watch = host
-            .watch_fd(link.sock.as_raw_fd(), IOPKT_FD_READ, Arc::clone(&link))
+            .watch_fd(raw, IOPKT_FD_READ, Arc::clone(&link))
             .map_err(|rc| format!("cannot watch the socket (error {rc})"))?;
-        Ok(Udp {
-            _watch: watch,
-            _link: link,
-        })
+        *link.watch.lock().unwrap_or_else(|e| e.into_inner()) = Some(watch);
+        Ok(drv)
     }
 }
 
