@@ -847,7 +847,7 @@ fn netstat_s_prints_protocol_counters_netbsd_style() {
     // --json: the same groups.
     let j: serde_json::Value = serde_json::from_str(&s.ok(&["netstat", "-s", "--json"])).unwrap();
     let groups = j["counters"].as_array().unwrap();
-    assert_eq!(groups.len(), 6);
+    assert_eq!(groups.len(), 8);
     assert_eq!(groups[0]["name"], "ip");
     let icmp = groups.iter().find(|g| g["name"] == "icmp").unwrap();
     assert!(
