@@ -819,7 +819,9 @@ fn netstat_s_prints_protocol_counters_netbsd_style() {
     let names: Vec<&str> = groups.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
-        ["ip", "icmp", "arp", "ip6", "icmp6", "sockets", "udp", "igmp"]
+        [
+            "ip", "icmp", "arp", "ip6", "icmp6", "sockets", "udp", "igmp"
+        ]
     );
     assert_eq!(groups[0].1[0].1, "total packets received");
     assert!(count_of(&groups, "ip", "total packets received") >= 1);
