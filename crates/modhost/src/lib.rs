@@ -15,6 +15,7 @@
 //!   attaching, and the thread calling [`ModHost::shutdown`].
 
 mod error;
+pub mod fuzz;
 mod host;
 mod iface;
 mod options;
