@@ -23,7 +23,13 @@ pub struct Seed {
 /// Every seed of every target.
 pub fn all() -> Vec<Seed> {
     let mut out = Vec::new();
-    let mut add = |target, name, bytes| out.push(Seed { target, name, bytes });
+    let mut add = |target, name, bytes| {
+        out.push(Seed {
+            target,
+            name,
+            bytes,
+        })
+    };
     for (name, bytes) in stack_input() {
         add("stack_input", name, bytes);
     }
@@ -166,7 +172,11 @@ fn stack_input() -> Vec<(&'static str, Vec<u8>)> {
             &ipv4(1, 7, 3, big.get(24..).unwrap_or_default()),
         ),
     ];
-    let echo6 = ethernet(TARGET_MAC, 0x86dd, &ipv6(PEER6, TARGET6, 58, 64, &icmp6_echo(32)));
+    let echo6 = ethernet(
+        TARGET_MAC,
+        0x86dd,
+        &ipv6(PEER6, TARGET6, 58, 64, &icmp6_echo(32)),
+    );
     // The same for IPv6: a fragment header (RFC 8200 section 4.5) on each.
     let big6 = icmp6_echo(40);
     let frag6 = |off: usize, more: bool, part: &[u8]| {
@@ -208,15 +218,36 @@ fn daemon_options() -> Vec<(&'static str, Vec<u8>)> {
     vec![
         (
             "acceptance",
-            lines(&["-d", "tap", "dev=xtap,name=en", "-p", "tcpip", "prefix=/tmp/X"]),
+            lines(&[
+                "-d",
+                "tap",
+                "dev=xtap,name=en",
+                "-p",
+                "tcpip",
+                "prefix=/tmp/X",
+            ]),
         ),
         (
             "glued_flags",
-            lines(&["-dtap", "-i3", "-t2", "-vvv", "-p", "tcpip", "forward,forward6,somaxconn=128"]),
+            lines(&[
+                "-dtap",
+                "-i3",
+                "-t2",
+                "-vvv",
+                "-p",
+                "tcpip",
+                "forward,forward6,somaxconn=128",
+            ]),
         ),
         (
             "two_drivers",
-            lines(&["-d", "udp", "local=127.0.0.1:7000,peer=127.0.0.1:7001", "-d", "tap"]),
+            lines(&[
+                "-d",
+                "udp",
+                "local=127.0.0.1:7000,peer=127.0.0.1:7001",
+                "-d",
+                "tap",
+            ]),
         ),
         ("help", lines(&["-h"])),
     ]
@@ -234,7 +265,8 @@ fn driver_options() -> Vec<(&'static str, Vec<u8>)> {
         ),
         (
             "module_known",
-            b"local,peer,fanout\nlocal=127.0.0.1:7000, peer=127.0.0.1:7001,fanout,mtu=9000".to_vec(),
+            b"local,peer,fanout\nlocal=127.0.0.1:7000, peer=127.0.0.1:7001,fanout,mtu=9000"
+                .to_vec(),
         ),
     ]
 }
@@ -411,7 +443,7 @@ fn control_server() -> Vec<(&'static str, Vec<u8>)> {
         Request::Close { sock: 1 },
         Request::Close { sock: 2 },
     ];
-    let teardown = vec![
+    let teardown = [
         Request::ArpDelete {
             addr: Ipv4Addr::new(10, 0, 0, 2),
         },
@@ -462,7 +494,11 @@ fn reassembly() -> Vec<(&'static str, Vec<u8>)> {
             "in_order",
             encode_input(
                 roomy,
-                &[frag(1, 0, 64, true), frag(1, 64, 64, true), frag(1, 128, 13, false)],
+                &[
+                    frag(1, 0, 64, true),
+                    frag(1, 64, 64, true),
+                    frag(1, 128, 13, false),
+                ],
             ),
         ),
         (

@@ -65,7 +65,11 @@ fn request_seeds_are_valid_requests() {
     for s in seeds::all() {
         match s.target {
             "control_request" if !matches!(s.name, "response" | "event" | "two_in_a_stream") => {
-                assert!(decode_request(&s.bytes).is_ok(), "seed {} does not decode", s.name);
+                assert!(
+                    decode_request(&s.bytes).is_ok(),
+                    "seed {} does not decode",
+                    s.name
+                );
             }
             "control_server" => {
                 let mut f = Framer::new();

@@ -55,7 +55,10 @@ pub fn control_request(data: &[u8]) {
             Ok(None) => {}
             Err(e) => {
                 // The server answers and closes; the stream is not read on.
-                assert!(!e.stream_intact(), "framing error {e} claims the stream is intact");
+                assert!(
+                    !e.stream_intact(),
+                    "framing error {e} claims the stream is intact"
+                );
                 answer_error(0, &e);
                 break;
             }
