@@ -2,5 +2,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    iopkt_sim::fuzz::stack_input(data);
+    iopkt_fuzz_targets::stack_input(data);
 });

@@ -155,10 +155,13 @@ impl Options {
         while i < args.len() {
             let a = args[i].as_str();
             // QNX style also allows the value glued on: -dtap, -t2.
-            let (flag, glued) = if a.starts_with('-') && a.len() > 2 && !a.starts_with("--") {
-                (&a[..2], Some(a[2..].to_string()))
-            } else {
-                (a, None)
+            // A multi-byte character after the dash is no flag of ours: the
+            // whole word is then reported as unknown.
+            let (flag, glued) = match a.split_at_checked(2) {
+                Some((f, g)) if f.starts_with('-') && !g.is_empty() && !a.starts_with("--") => {
+                    (f, Some(g.to_string()))
+                }
+                _ => (a, None),
             };
             let value = |i: &mut usize, glued: Option<String>| -> Result<String, UsageError> {
                 if let Some(g) = glued {
@@ -207,11 +210,12 @@ impl Options {
                     o.threads = Some(n);
                 }
                 "-v" => {
-                    o.verbose += 1;
+                    o.verbose = o.verbose.saturating_add(1);
                     // -vvv
                     if let Some(g) = glued {
                         if g.chars().all(|c| c == 'v') {
-                            o.verbose += g.len() as u8;
+                            let more = u8::try_from(g.len()).unwrap_or(u8::MAX);
+                            o.verbose = o.verbose.saturating_add(more);
                         } else {
                             return Err(unknown(a));
                         }

@@ -16,6 +16,7 @@
 //!   calling [`ModHost::shutdown`].
 
 mod error;
+pub mod fuzz;
 mod host;
 mod iface;
 mod options;

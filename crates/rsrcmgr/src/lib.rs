@@ -7,9 +7,12 @@
 //! - [`client`]: a blocking client, used by the `iopkt` utility;
 //! - [`prefix`]: where the socket of a stack is ([`default_prefix`]);
 //! - [`mem_host`]: a stack in memory behind a [`StackHost`], for tests of
-//!   anything that talks to the resource manager.
+//!   anything that talks to the resource manager;
+//! - [`fuzz`]: entry points for fuzzing what the server does with a
+//!   client's bytes.
 
 pub mod client;
+pub mod fuzz;
 pub mod mem_host;
 pub mod prefix;
 pub mod proto;

@@ -9,7 +9,7 @@
 //! match answers by request id).
 
 mod conn;
-mod handle;
+pub(crate) mod handle;
 mod host;
 mod listen;
 
