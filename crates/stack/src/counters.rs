@@ -12,13 +12,14 @@ use crate::ipv6::{Icmp6Stats, Ipv6Stats};
 use crate::reasm::ReasmStats;
 use crate::socket::SocketStats;
 use crate::stack::Stack;
+use crate::tcp::TcpStats;
 
 use iopkt_wire::icmp::v6 as icmp6;
 
 /// The counters of one protocol, in the order `netstat -s` prints them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CounterGroup {
-    /// "ip", "icmp", "arp", "ip6", "icmp6" or "sockets".
+    /// "ip", "icmp", "arp", "ip6", "icmp6", "sockets" or "tcp".
     pub name: &'static str,
     /// (description, value). Descriptions are unique within a group.
     pub counters: Vec<(&'static str, u64)>,
@@ -56,6 +57,10 @@ impl Stack {
             CounterGroup {
                 name: "sockets",
                 counters: sockets(&self.sockets.stats),
+            },
+            CounterGroup {
+                name: "tcp",
+                counters: tcp(&self.tcp.stats),
             },
         ]
     }
@@ -431,6 +436,72 @@ fn sockets(s: &SocketStats) -> Vec<(&'static str, u64)> {
     ]
 }
 
+fn tcp(s: &TcpStats) -> Vec<(&'static str, u64)> {
+    let TcpStats {
+        active_opens,
+        passive_opens,
+        attempt_fails,
+        estab_resets,
+        established,
+        segs_in,
+        segs_out,
+        retrans_segs,
+        bad_checksum,
+        malformed,
+        resets_in,
+        resets_out,
+        challenge_acks,
+        challenge_acks_limited,
+        no_port,
+        listen_overflows,
+        timeouts,
+        fast_retransmits,
+        delayed_acks,
+        window_probes,
+        keepalive_probes,
+        keepalive_drops,
+        out_of_window,
+        ooo_segments,
+        table_full,
+    } = *s;
+    vec![
+        ("connection requests", active_opens),
+        ("connection accepts", passive_opens),
+        ("failed connection attempts", attempt_fails),
+        ("connections established", established),
+        ("established connections reset", estab_resets),
+        ("packets received", segs_in),
+        ("discarded for bad checksums", bad_checksum),
+        (
+            "discarded for bad header offset fields or addresses",
+            malformed,
+        ),
+        ("packets received out of window", out_of_window),
+        ("out-of-order packets received", ooo_segments),
+        ("resets received", resets_in),
+        ("packets sent", segs_out),
+        ("data packets retransmitted", retrans_segs),
+        ("resets sent", resets_out),
+        ("challenge ACKs sent", challenge_acks),
+        (
+            "challenge ACKs not sent because of rate limitation",
+            challenge_acks_limited,
+        ),
+        ("packets to a port with no listener", no_port),
+        ("listen queue overflows", listen_overflows),
+        ("connections dropped by retransmit timeout", timeouts),
+        ("fast retransmits", fast_retransmits),
+        ("delayed acks sent", delayed_acks),
+        ("window probes sent", window_probes),
+        ("keepalive probes sent", keepalive_probes),
+        ("connections dropped by keepalive", keepalive_drops),
+        (
+            "connections refused for a full connection table",
+            table_full,
+        ),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -614,6 +685,33 @@ mod tests {
             ping_unmatched: n(),
             ping_rx_dropped: n(),
         };
+        s.tcp.stats = TcpStats {
+            active_opens: n(),
+            passive_opens: n(),
+            attempt_fails: n(),
+            estab_resets: n(),
+            established: n(),
+            segs_in: n(),
+            segs_out: n(),
+            retrans_segs: n(),
+            bad_checksum: n(),
+            malformed: n(),
+            resets_in: n(),
+            resets_out: n(),
+            challenge_acks: n(),
+            challenge_acks_limited: n(),
+            no_port: n(),
+            listen_overflows: n(),
+            timeouts: n(),
+            fast_retransmits: n(),
+            delayed_acks: n(),
+            window_probes: n(),
+            keepalive_probes: n(),
+            keepalive_drops: n(),
+            out_of_window: n(),
+            ooo_segments: n(),
+            table_full: n(),
+        };
 
         let mut groups = Vec::new();
         let mut group = |name, texts: &[String], extra: u64| {
@@ -648,6 +746,7 @@ mod tests {
         let histograms = in_by_type.iter().chain(&out_by_type).sum();
         group("icmp6", &[format!("{:?}", s.v6.icmp_stats)], histograms);
         group("sockets", &[format!("{:?}", s.sockets.stats)], 0);
+        group("tcp", &[format!("{:?}", s.tcp.stats)], 0);
         (s, groups)
     }
 
@@ -656,7 +755,10 @@ mod tests {
         let (s, expected) = distinct_stack();
         let got = s.counters();
         let names: Vec<&str> = got.iter().map(|g| g.name).collect();
-        assert_eq!(names, ["ip", "icmp", "arp", "ip6", "icmp6", "sockets"]);
+        assert_eq!(
+            names,
+            ["ip", "icmp", "arp", "ip6", "icmp6", "sockets", "tcp"]
+        );
         for Expected {
             name,
             fields,

@@ -30,6 +30,7 @@ pub struct Stack {
     pub v4: crate::ipv4::Ipv4State,
     pub v6: crate::ipv6::Ipv6State,
     pub sockets: SocketTable,
+    pub tcp: crate::tcp::TcpState,
     pub(crate) loopback: VecDeque<PktBuf>,
 }
 
@@ -45,6 +46,7 @@ impl Stack {
             routes4: RouteTable::default(),
             routes6: RouteTable::default(),
             sockets: SocketTable::default(),
+            tcp: crate::tcp::TcpState::new(ctx),
             loopback: VecDeque::new(),
         };
         let lo = s
@@ -80,6 +82,7 @@ impl Stack {
         self.routes6.expire(now);
         self.ipv4_poll(ctx);
         self.ipv6_poll(ctx);
+        self.tcp_poll(ctx);
         self.drain_loopback(ctx);
     }
 
@@ -93,6 +96,7 @@ impl Stack {
         let mut d = earliest(self.routes4.next_expiry(), self.routes6.next_expiry());
         d = earliest(d, self.ipv4_next_deadline());
         d = earliest(d, self.ipv6_next_deadline());
+        d = earliest(d, self.tcp_next_deadline());
         d
     }
 
