@@ -1,0 +1,251 @@
+//! TCP between whole stacks on the simulated network, in virtual time:
+//! handshakes, transfers through impaired links, closing in every order,
+//! timers, the RFC 5961 protections and hostile segments.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use iopkt_impair::Impairment;
+use iopkt_sim::{Captured, LinkCfg, NodeId, Sim};
+use iopkt_stack::error::Error;
+use iopkt_stack::socket::SocketId;
+use iopkt_stack::tcp::State;
+use iopkt_stack::transport::{SockOpt, SockOptName, SockType};
+use iopkt_stack::{IfIndex, PktBuf};
+use iopkt_wire::checksum;
+use iopkt_wire::tcp as wire;
+
+struct Net {
+    sim: Sim,
+    a: NodeId,
+    b: NodeId,
+    ia: IfIndex,
+    ib: IfIndex,
+}
+
+const A4: &str = "10.0.0.1";
+const B4: &str = "10.0.0.2";
+const A6: &str = "fd00::1";
+const B6: &str = "fd00::2";
+
+fn sa(ip: &str, port: u16) -> SocketAddr {
+    SocketAddr::new(ip.parse::<IpAddr>().expect("test address"), port)
+}
+
+fn net_with(seed: u64, latency: Duration) -> Net {
+    let mut sim = Sim::new(seed);
+    let a = sim.add_node("a");
+    let b = sim.add_node("b");
+    let (ia, ib) = sim.connect(
+        a,
+        b,
+        LinkCfg {
+            latency,
+            ..LinkCfg::default()
+        },
+    );
+    for (n, i, v4, v6) in [(a, ia, A4, A6), (b, ib, B4, B6)] {
+        sim.with(n, |s, c| {
+            s.add_addr4(c, i, v4.parse().unwrap(), 24, false).unwrap();
+            s.add_addr6(c, i, v6.parse().unwrap(), 64).unwrap();
+        });
+    }
+    // Duplicate address detection must finish before IPv6 can be used.
+    sim.run_for(Duration::from_secs(3));
+    Net { sim, a, b, ia, ib }
+}
+
+fn net() -> Net {
+    net_with(7, Duration::from_millis(5))
+}
+
+fn open(sim: &mut Sim, n: NodeId, v6: bool) -> SocketId {
+    sim.with(n, |s, c| s.socket_open(c, v6, SockType::Stream))
+        .expect("socket")
+}
+
+fn listen_on(sim: &mut Sim, n: NodeId, at: SocketAddr, backlog: u32) -> SocketId {
+    let l = open(sim, n, at.is_ipv6());
+    sim.with(n, |s, c| s.socket_bind(c, l, at)).expect("bind");
+    sim.with(n, |s, c| s.socket_listen(c, l, backlog))
+        .expect("listen");
+    l
+}
+
+fn connect(sim: &mut Sim, n: NodeId, to: SocketAddr) -> SocketId {
+    let id = open(sim, n, to.is_ipv6());
+    let r = sim.with(n, |s, c| s.socket_connect(c, id, to));
+    assert_eq!(r, Err(Error::InProgress));
+    id
+}
+
+fn state(sim: &Sim, n: NodeId, id: SocketId) -> Option<State> {
+    sim.stack(n).tcp.state(id)
+}
+
+fn accept(sim: &mut Sim, n: NodeId, l: SocketId) -> Result<(SocketId, SocketAddr), Error> {
+    sim.with(n, |s, c| s.socket_accept(c, l))
+}
+
+/// A connection from `a` to `b` (port 80), established: (client, server).
+fn established(net: &mut Net, v6: bool) -> (SocketId, SocketId) {
+    let (a, b) = (net.a, net.b);
+    let at = if v6 { sa(B6, 80) } else { sa(B4, 80) };
+    let l = listen_on(&mut net.sim, b, at, 16);
+    let c = connect(&mut net.sim, a, at);
+    let mut server = None;
+    let ok = net.sim.run_until(Duration::from_secs(5), |s| {
+        if server.is_none() {
+            server = accept(s, b, l).ok().map(|x| x.0);
+        }
+        server.is_some() && state(s, a, c) == Some(State::Established)
+    });
+    assert!(ok, "handshake did not complete");
+    (c, server.unwrap())
+}
+
+fn pattern(len: usize, salt: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| ((i * 31 + i / 251) as u8) ^ salt)
+        .collect()
+}
+
+fn recv_all(sim: &mut Sim, n: NodeId, id: SocketId, into: &mut Vec<u8>) -> Result<bool, Error> {
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        match sim.with(n, |s, c| s.socket_recv(c, id, &mut buf, false)) {
+            Ok(i) if i.len == 0 => return Ok(true),
+            Ok(i) => into.extend_from_slice(&buf[..i.len]),
+            Err(Error::WouldBlock) => return Ok(false),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Sends `data` from (tx, ts) to (rx, rs) as fast as the connection
+/// takes it; returns what arrived within `limit`.
+fn pump(
+    sim: &mut Sim,
+    (tx, ts): (NodeId, SocketId),
+    (rx, rs): (NodeId, SocketId),
+    data: &[u8],
+    limit: Duration,
+) -> Vec<u8> {
+    let mut sent = 0;
+    let mut got = Vec::new();
+    sim.run_until(limit, |s| {
+        while sent < data.len() {
+            match s.with(tx, |st, c| st.socket_send(c, ts, &data[sent..], None)) {
+                Ok(n) => sent += n,
+                Err(Error::WouldBlock) => break,
+                Err(e) => panic!("send: {e}"),
+            }
+        }
+        recv_all(s, rx, rs, &mut got).expect("recv");
+        got.len() >= data.len()
+    });
+    got
+}
+
+/// TCP segments in captured frames: (from node, flags, seq, ack, window,
+/// payload length, options).
+struct SegView {
+    from: NodeId,
+    time: iopkt_stack::Instant,
+    flags: u8,
+    seq: u32,
+    ack: u32,
+    wnd: u16,
+    len: usize,
+    opts: wire::TcpOptions,
+}
+
+fn tcp_of(c: &Captured) -> Option<SegView> {
+    let f = &c.frame;
+    let et = u16::from_be_bytes([*f.get(12)?, *f.get(13)?]);
+    let l4 = match et {
+        0x0800 if f.get(23) == Some(&6) => 14 + usize::from(f.get(14)? & 0x0f) * 4,
+        0x86dd if f.get(20) == Some(&6) => 14 + 40,
+        _ => return None,
+    };
+    let seg = f.get(l4..)?;
+    let (h, o) = wire::TcpHdr::parse(seg)?;
+    Some(SegView {
+        from: c.from,
+        time: c.time,
+        flags: h.flags,
+        seq: h.seq.get(),
+        ack: h.ack.get(),
+        wnd: h.window.get(),
+        len: seg.len() - h.header_len(),
+        opts: wire::TcpOptions::parse(o),
+    })
+}
+
+fn segments(sim: &mut Sim) -> Vec<SegView> {
+    sim.take_captured().iter().filter_map(tcp_of).collect()
+}
+
+#[test]
+fn handshake_over_ipv4_negotiates_mss_options_and_addresses() {
+    let mut net = net();
+    net.sim.capture();
+    let (c, s) = established(&mut net, false);
+    let (a, b) = (net.a, net.b);
+    assert_eq!(state(&net.sim, b, s), Some(State::Established));
+    let segs = segments(&mut net.sim);
+    let syn = segs.iter().find(|x| x.flags == wire::SYN).expect("SYN");
+    assert_eq!(syn.opts.mss, Some(1460));
+    assert!(syn.opts.sack_permitted && syn.opts.timestamp.is_some());
+    let synack = segs
+        .iter()
+        .find(|x| x.flags == wire::SYN | wire::ACK)
+        .expect("SYN-ACK");
+    assert_eq!(synack.ack, syn.seq.wrapping_add(1));
+    // 1460 less the 12 bytes of the timestamp option.
+    let (mss, ours, _, _, ts, sack) = net.sim.stack(a).tcp.negotiated(c).unwrap();
+    assert_eq!((mss, ours, ts, sack), (1448, 1460, true, true));
+    let peer = net.sim.stack(a).socket_peer(c);
+    assert_eq!(peer, Some(sa(B4, 80)));
+    let local = net.sim.stack(a).socket_local(c).unwrap();
+    assert_eq!(local.ip(), A4.parse::<IpAddr>().unwrap());
+    assert!((32_768..=60_999).contains(&local.port()));
+    assert_eq!(net.sim.stack(b).socket_peer(s), Some(local));
+    let w = net.sim.stack(a).socket_readiness(c);
+    assert!(w.writable && !w.readable);
+    let info = net
+        .sim
+        .stack(b)
+        .socket_list()
+        .into_iter()
+        .find(|i| i.id == s)
+        .unwrap();
+    assert_eq!((info.proto, info.state), ("tcp", "ESTABLISHED"));
+    let st = net.sim.stack(a).tcp.stats;
+    assert_eq!((st.active_opens, st.established), (1, 1));
+    assert_eq!(net.sim.stack(b).tcp.stats.passive_opens, 1);
+}
+
+#[test]
+fn handshake_over_ipv6() {
+    let mut net = net();
+    let (c, s) = established(&mut net, true);
+    let (mss, ours, ..) = net.sim.stack(net.a).tcp.negotiated(c).unwrap();
+    assert_eq!((mss, ours), (1428, 1440));
+    assert_eq!(net.sim.stack(net.b).socket_peer(s).unwrap().ip(), A6.parse::<IpAddr>().unwrap());
+    let info = net.sim.stack(net.a).socket_list();
+    assert!(info.iter().any(|i| i.id == c && i.proto == "tcp6"));
+}
+
+#[test]
+fn a_megabyte_each_way_arrives_intact() {
+    let mut net = net();
+    let (c, s) = established(&mut net, false);
+    let (a, b) = (net.a, net.b);
+    let up = pattern(1 << 20, 0x5a);
+    let got = pump(&mut net.sim, (a, c), (b, s), &up, Duration::from_secs(60));
+    assert!(got == up, "upload corrupted or short: {} bytes", got.len());
+    let down = pattern(1 << 20, 0xa5);
+    let got = pump(&mut net.sim, (b, s), (a, c), &down, Duration::from_secs(60));
+    assert!(got == down, "download corrupted or short: {} bytes", got.len());
+}
