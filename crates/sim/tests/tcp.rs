@@ -249,3 +249,168 @@ fn a_megabyte_each_way_arrives_intact() {
     let got = pump(&mut net.sim, (b, s), (a, c), &down, Duration::from_secs(60));
     assert!(got == down, "download corrupted or short: {} bytes", got.len());
 }
+
+fn shutdown_write(sim: &mut Sim, n: NodeId, id: SocketId) {
+    sim.with(n, |s, c| s.socket_shutdown(c, id, false, true))
+        .expect("shutdown");
+}
+
+#[test]
+fn half_close_keeps_the_other_direction_open() {
+    let mut net = net();
+    let (c, s) = established(&mut net, false);
+    let (a, b) = (net.a, net.b);
+    net.sim
+        .with(a, |st, cx| st.socket_send(cx, c, b"request", None))
+        .unwrap();
+    shutdown_write(&mut net.sim, a, c);
+    assert_eq!(
+        net.sim.with(a, |st, cx| st.socket_send(cx, c, b"x", None)),
+        Err(Error::BrokenPipe)
+    );
+    let mut got = Vec::new();
+    assert!(net.sim.run_until(Duration::from_secs(2), |sim| {
+        recv_all(sim, b, s, &mut got).unwrap()
+    }));
+    assert_eq!(got, b"request");
+    assert_eq!(state(&net.sim, b, s), Some(State::CloseWait));
+    // The ACK of the FIN is on its way.
+    net.sim.run_for(Duration::from_millis(50));
+    assert_eq!(state(&net.sim, a, c), Some(State::FinWait2));
+    // The server still talks; the client still reads.
+    let reply = pattern(100_000, 3);
+    let back = pump(&mut net.sim, (b, s), (a, c), &reply, Duration::from_secs(10));
+    assert!(back == reply);
+    net.sim.with(b, |st, cx| st.socket_close(cx, s));
+    let mut rest = Vec::new();
+    assert!(net.sim.run_until(Duration::from_secs(2), |sim| {
+        recv_all(sim, a, c, &mut rest).unwrap()
+    }));
+    assert!(rest.is_empty());
+    assert_eq!(state(&net.sim, a, c), Some(State::TimeWait));
+    // The server's side is gone once its FIN was acknowledged.
+    net.sim.run_for(Duration::from_secs(1));
+    assert_eq!(state(&net.sim, b, s), None);
+}
+
+#[test]
+fn time_wait_lasts_sixty_seconds_then_the_connection_is_gone() {
+    let mut net = net();
+    let (c, s) = established(&mut net, false);
+    let (a, b) = (net.a, net.b);
+    net.sim.with(a, |st, cx| st.socket_close(cx, c));
+    assert!(net.sim.run_until(Duration::from_secs(2), |sim| {
+        state(sim, a, c) == Some(State::FinWait2)
+    }));
+    net.sim.with(b, |st, cx| st.socket_close(cx, s));
+    assert!(net.sim.run_until(Duration::from_secs(2), |sim| {
+        state(sim, a, c) == Some(State::TimeWait)
+    }));
+    let entered = net.sim.now();
+    assert!(net.sim.run_until(Duration::from_secs(120), |sim| state(sim, a, c).is_none()));
+    let waited = net.sim.now() - entered;
+    assert!(
+        waited >= Duration::from_secs(60) && waited < Duration::from_millis(60_100),
+        "TIME-WAIT lasted {waited:?}"
+    );
+    assert_eq!(net.sim.stack(a).tcp.len(), 0);
+    assert_eq!(net.sim.stack(a).sockets.len(), 0);
+}
+
+#[test]
+fn simultaneous_open_establishes_both_ends() {
+    let mut net = net();
+    let (a, b) = (net.a, net.b);
+    let ca = open(&mut net.sim, a, false);
+    let cb = open(&mut net.sim, b, false);
+    net.sim
+        .with(a, |s, c| s.socket_bind(c, ca, sa(A4, 5000)))
+        .unwrap();
+    net.sim
+        .with(b, |s, c| s.socket_bind(c, cb, sa(B4, 6000)))
+        .unwrap();
+    // ARP first, so both SYNs cross on the wire.
+    net.sim.capture();
+    assert_eq!(
+        net.sim.with(a, |s, c| s.socket_connect(c, ca, sa(B4, 6000))),
+        Err(Error::InProgress)
+    );
+    assert_eq!(
+        net.sim.with(b, |s, c| s.socket_connect(c, cb, sa(A4, 5000))),
+        Err(Error::InProgress)
+    );
+    assert!(net.sim.run_until(Duration::from_secs(10), |sim| {
+        state(sim, a, ca) == Some(State::Established) && state(sim, b, cb) == Some(State::Established)
+    }));
+    let segs = segments(&mut net.sim);
+    let syns = segs.iter().filter(|x| x.flags == wire::SYN).count();
+    let synacks = segs
+        .iter()
+        .filter(|x| x.flags == wire::SYN | wire::ACK)
+        .count();
+    assert!(syns >= 2 && synacks >= 2, "{syns} SYNs, {synacks} SYN-ACKs");
+    let data = pattern(5000, 9);
+    let got = pump(&mut net.sim, (a, ca), (b, cb), &data, Duration::from_secs(5));
+    assert!(got == data);
+}
+
+#[test]
+fn simultaneous_close_goes_through_closing() {
+    let mut net = net_with(11, Duration::from_millis(20));
+    let (c, s) = established(&mut net, false);
+    let (a, b) = (net.a, net.b);
+    shutdown_write(&mut net.sim, a, c);
+    shutdown_write(&mut net.sim, b, s);
+    assert_eq!(state(&net.sim, a, c), Some(State::FinWait1));
+    let mut saw_closing = false;
+    assert!(net.sim.run_until(Duration::from_secs(5), |sim| {
+        saw_closing |= state(sim, a, c) == Some(State::Closing);
+        state(sim, a, c) == Some(State::TimeWait) && state(sim, b, s) == Some(State::TimeWait)
+    }));
+    assert!(saw_closing);
+    let mut v = Vec::new();
+    assert_eq!(recv_all(&mut net.sim, a, c, &mut v), Ok(true));
+}
+
+#[test]
+fn a_closed_port_refuses_with_a_reset() {
+    let mut net = net();
+    let (a, b) = (net.a, net.b);
+    let c = connect(&mut net.sim, a, sa(B4, 9));
+    assert!(net.sim.run_until(Duration::from_secs(2), |sim| {
+        sim.stack(a).socket_readiness(c).error
+    }));
+    assert_eq!(
+        net.sim.with(a, |s, _| s.socket_take_error(c)),
+        Some(Error::ConnRefused)
+    );
+    assert_eq!(state(&net.sim, a, c), Some(State::Closed));
+    assert_eq!(net.sim.stack(b).tcp.stats.no_port, 1);
+    assert_eq!(net.sim.stack(b).tcp.stats.resets_out, 1);
+    assert_eq!(net.sim.stack(a).tcp.stats.attempt_fails, 1);
+}
+
+#[test]
+fn connect_to_an_unplugged_peer_times_out_after_six_retries() {
+    let mut net = net();
+    let (a, b) = (net.a, net.b);
+    // Resolve the neighbour first so only TCP's timers count.
+    let l = listen_on(&mut net.sim, b, sa(B4, 80), 4);
+    let c0 = connect(&mut net.sim, a, sa(B4, 80));
+    net.sim.run_for(Duration::from_millis(100));
+    assert_eq!(state(&net.sim, a, c0), Some(State::Established));
+    let _ = l;
+    net.sim.set_connected(a, net.ia, false);
+    let start = net.sim.now();
+    let c = connect(&mut net.sim, a, sa(B4, 80));
+    assert!(net.sim.run_until(Duration::from_secs(300), |sim| {
+        sim.stack(a).socket_readiness(c).error
+    }));
+    // 1 + 2 + 4 + 8 + 16 + 32 + 64 seconds.
+    let took = net.sim.now() - start;
+    assert_eq!(took, Duration::from_secs(127));
+    assert_eq!(
+        net.sim.with(a, |s, _| s.socket_take_error(c)),
+        Some(Error::TimedOut)
+    );
+}
