@@ -414,3 +414,192 @@ fn connect_to_an_unplugged_peer_times_out_after_six_retries() {
         Some(Error::TimedOut)
     );
 }
+
+#[test]
+fn bulk_transfer_survives_loss_reordering_and_duplication() {
+    let mut net = net_with(21, Duration::from_millis(10));
+    let (c, s) = established(&mut net, false);
+    let (a, b) = (net.a, net.b);
+    let bad = Impairment {
+        loss: 2.0,
+        reorder: 2.0,
+        dup: 1.0,
+        ..Impairment::default()
+    };
+    net.sim.set_impairment(a, net.ia, bad);
+    let data = pattern(2 << 20, 0x77);
+    let got = pump(&mut net.sim, (a, c), (b, s), &data, Duration::from_secs(300));
+    assert_eq!(got.len(), data.len());
+    assert!(got == data, "bytes differ");
+    let st = net.sim.stack(a).tcp.stats;
+    assert!(st.retrans_segs > 0, "loss must have caused retransmissions");
+    assert!(st.fast_retransmits > 0, "three duplicate ACKs should have been seen");
+    assert!(net.sim.stack(b).tcp.stats.ooo_segments > 0);
+    // Both directions still work afterwards.
+    let back = pattern(50_000, 1);
+    assert!(pump(&mut net.sim, (b, s), (a, c), &back, Duration::from_secs(60)) == back);
+}
+
+#[test]
+fn a_receiver_that_does_not_read_gets_window_probes_with_backoff() {
+    let mut net = net();
+    let (a, b) = (net.a, net.b);
+    let l = listen_on(&mut net.sim, b, sa(B4, 80), 4);
+    net.sim
+        .with(b, |st, cx| st.socket_setopt(cx, l, SockOpt::RecvBuf(16_384)))
+        .unwrap();
+    let c = connect(&mut net.sim, a, sa(B4, 80));
+    let mut s = None;
+    assert!(net.sim.run_until(Duration::from_secs(2), |sim| {
+        s = s.or(accept(sim, b, l).ok().map(|x| x.0));
+        s.is_some()
+    }));
+    let s = s.unwrap();
+    let data = pattern(100_000, 5);
+    let sent = net
+        .sim
+        .with(a, |st, cx| st.socket_send(cx, c, &data, None))
+        .unwrap();
+    net.sim.capture();
+    net.sim.run_for(Duration::from_secs(30));
+    let segs = segments(&mut net.sim);
+    // The window closed after 16 KiB; probes went out at growing
+    // intervals.
+    let zero = segs.iter().filter(|x| x.from == b && x.wnd == 0).count();
+    assert!(zero > 0, "the receiver advertised a zero window");
+    let probes: Vec<_> = segs
+        .iter()
+        .filter(|x| x.from == a && x.len == 0 && x.flags == wire::ACK)
+        .map(|x| x.time)
+        .collect();
+    let n = net.sim.stack(a).tcp.stats.window_probes as usize;
+    assert!((3..=12).contains(&n), "{n} probes in 30 s");
+    assert!(probes.len() >= n);
+    let gaps: Vec<Duration> = probes.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.last() > gaps.first(), "probe intervals grow: {gaps:?}");
+    // Reading reopens the window; everything arrives.
+    let mut got = Vec::new();
+    assert!(net.sim.run_until(Duration::from_secs(30), |sim| {
+        recv_all(sim, b, s, &mut got).unwrap();
+        got.len() >= sent
+    }));
+    assert!(got[..] == data[..sent]);
+}
+
+/// Data segments `a` sends while writing `writes` small chunks, with the
+/// given TCP_NODELAY.
+fn small_write_segments(nodelay: bool) -> (usize, Vec<u8>) {
+    let mut net = net_with(5, Duration::from_millis(20));
+    let (c, s) = established(&mut net, false);
+    let (a, b) = (net.a, net.b);
+    net.sim
+        .with(a, |st, cx| st.socket_setopt(cx, c, SockOpt::NoDelay(nodelay)))
+        .unwrap();
+    assert_eq!(
+        net.sim.stack(a).socket_getopt(c, SockOptName::NoDelay),
+        Ok(SockOpt::NoDelay(nodelay))
+    );
+    net.sim.capture();
+    let mut want = Vec::new();
+    for i in 0..50u8 {
+        let chunk = [i; 10];
+        want.extend_from_slice(&chunk);
+        net.sim
+            .with(a, |st, cx| st.socket_send(cx, c, &chunk, None))
+            .unwrap();
+        net.sim.run_for(Duration::from_millis(2));
+    }
+    let mut got = Vec::new();
+    net.sim.run_until(Duration::from_secs(5), |sim| {
+        recv_all(sim, b, s, &mut got).unwrap();
+        got.len() >= want.len()
+    });
+    assert!(got == want);
+    let n = segments(&mut net.sim)
+        .iter()
+        .filter(|x| x.from == a && x.len > 0)
+        .count();
+    (n, got)
+}
+
+#[test]
+fn nagle_coalesces_small_writes_and_nodelay_does_not() {
+    let (nagle, _) = small_write_segments(false);
+    let (nodelay, _) = small_write_segments(true);
+    assert_eq!(nodelay, 50);
+    // One segment per round trip (40 ms) while 2 ms writes accumulate.
+    assert!(nagle <= 6, "Nagle sent {nagle} segments");
+}
+
+#[test]
+fn a_lone_segment_is_acknowledged_after_the_delayed_ack_timer() {
+    let mut net = net_with(3, Duration::from_millis(1));
+    let (c, _s) = established(&mut net, false);
+    let (a, b) = (net.a, net.b);
+    net.sim.run_for(Duration::from_secs(1));
+    net.sim.capture();
+    net.sim
+        .with(a, |st, cx| st.socket_send(cx, c, b"ping", None))
+        .unwrap();
+    net.sim.run_for(Duration::from_secs(1));
+    let segs = segments(&mut net.sim);
+    let data = segs.iter().find(|x| x.from == a && x.len == 4).unwrap();
+    let ack = segs
+        .iter()
+        .find(|x| x.from == b && x.ack == data.seq.wrapping_add(4))
+        .unwrap();
+    let delay = ack.time - data.time;
+    // 1 ms on the wire, then the 40 ms timer.
+    assert_eq!(delay, Duration::from_millis(41));
+    assert_eq!(net.sim.stack(b).tcp.stats.delayed_acks, 1);
+    // Two full segments are acknowledged at once.
+    net.sim.capture();
+    let two = pattern(2 * 1448, 0);
+    net.sim
+        .with(a, |st, cx| st.socket_send(cx, c, &two, None))
+        .unwrap();
+    net.sim.run_for(Duration::from_secs(1));
+    let segs = segments(&mut net.sim);
+    let last = segs.iter().filter(|x| x.from == a && x.len > 0).last().unwrap();
+    let ack = segs
+        .iter()
+        .find(|x| x.from == b && x.ack == last.seq.wrapping_add(last.len as u32))
+        .unwrap();
+    assert_eq!(ack.time - last.time, Duration::from_millis(1));
+}
+
+#[test]
+fn window_scaling_opens_a_large_window() {
+    let mut net = net_with(8, Duration::from_millis(50));
+    let (a, b) = (net.a, net.b);
+    let l = listen_on(&mut net.sim, b, sa(B4, 80), 4);
+    net.sim
+        .with(b, |st, cx| st.socket_setopt(cx, l, SockOpt::RecvBuf(4 << 20)))
+        .unwrap();
+    let c = open(&mut net.sim, a, false);
+    net.sim
+        .with(a, |st, cx| st.socket_setopt(cx, c, SockOpt::SendBuf(4 << 20)))
+        .unwrap();
+    assert_eq!(
+        net.sim.with(a, |st, cx| st.socket_connect(cx, c, sa(B4, 80))),
+        Err(Error::InProgress)
+    );
+    let mut s = None;
+    assert!(net.sim.run_until(Duration::from_secs(2), |sim| {
+        s = s.or(accept(sim, b, l).ok().map(|x| x.0));
+        s.is_some() && state(sim, a, c) == Some(State::Established)
+    }));
+    let s = s.unwrap();
+    let (_, _, snd_ws, _, _, _) = net.sim.stack(a).tcp.negotiated(c).unwrap();
+    assert_eq!(snd_ws, 7, "4 MiB needs a shift of 7");
+    let (_, _, _, rcv_ws, _, _) = net.sim.stack(b).tcp.negotiated(s).unwrap();
+    assert_eq!(rcv_ws, 7);
+    // With a 100 ms round trip, 8 MiB would take minutes through a
+    // 64 KiB window (about 0.6 MiB/s); the scaled window does it fast.
+    let data = pattern(8 << 20, 2);
+    let start = net.sim.now();
+    let got = pump(&mut net.sim, (a, c), (b, s), &data, Duration::from_secs(60));
+    assert!(got == data);
+    let took = net.sim.now() - start;
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
