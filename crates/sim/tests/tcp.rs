@@ -232,7 +232,10 @@ fn handshake_over_ipv6() {
     let (c, s) = established(&mut net, true);
     let (mss, ours, ..) = net.sim.stack(net.a).tcp.negotiated(c).unwrap();
     assert_eq!((mss, ours), (1428, 1440));
-    assert_eq!(net.sim.stack(net.b).socket_peer(s).unwrap().ip(), A6.parse::<IpAddr>().unwrap());
+    assert_eq!(
+        net.sim.stack(net.b).socket_peer(s).unwrap().ip(),
+        A6.parse::<IpAddr>().unwrap()
+    );
     let info = net.sim.stack(net.a).socket_list();
     assert!(info.iter().any(|i| i.id == c && i.proto == "tcp6"));
 }
@@ -247,7 +250,11 @@ fn a_megabyte_each_way_arrives_intact() {
     assert!(got == up, "upload corrupted or short: {} bytes", got.len());
     let down = pattern(1 << 20, 0xa5);
     let got = pump(&mut net.sim, (b, s), (a, c), &down, Duration::from_secs(60));
-    assert!(got == down, "download corrupted or short: {} bytes", got.len());
+    assert!(
+        got == down,
+        "download corrupted or short: {} bytes",
+        got.len()
+    );
 }
 
 fn shutdown_write(sim: &mut Sim, n: NodeId, id: SocketId) {
@@ -279,7 +286,13 @@ fn half_close_keeps_the_other_direction_open() {
     assert_eq!(state(&net.sim, a, c), Some(State::FinWait2));
     // The server still talks; the client still reads.
     let reply = pattern(100_000, 3);
-    let back = pump(&mut net.sim, (b, s), (a, c), &reply, Duration::from_secs(10));
+    let back = pump(
+        &mut net.sim,
+        (b, s),
+        (a, c),
+        &reply,
+        Duration::from_secs(10),
+    );
     assert!(back == reply);
     net.sim.with(b, |st, cx| st.socket_close(cx, s));
     let mut rest = Vec::new();
@@ -307,7 +320,10 @@ fn time_wait_lasts_sixty_seconds_then_the_connection_is_gone() {
         state(sim, a, c) == Some(State::TimeWait)
     }));
     let entered = net.sim.now();
-    assert!(net.sim.run_until(Duration::from_secs(120), |sim| state(sim, a, c).is_none()));
+    assert!(
+        net.sim
+            .run_until(Duration::from_secs(120), |sim| state(sim, a, c).is_none())
+    );
     let waited = net.sim.now() - entered;
     assert!(
         waited >= Duration::from_secs(60) && waited < Duration::from_millis(60_100),
@@ -332,15 +348,18 @@ fn simultaneous_open_establishes_both_ends() {
     // ARP first, so both SYNs cross on the wire.
     net.sim.capture();
     assert_eq!(
-        net.sim.with(a, |s, c| s.socket_connect(c, ca, sa(B4, 6000))),
+        net.sim
+            .with(a, |s, c| s.socket_connect(c, ca, sa(B4, 6000))),
         Err(Error::InProgress)
     );
     assert_eq!(
-        net.sim.with(b, |s, c| s.socket_connect(c, cb, sa(A4, 5000))),
+        net.sim
+            .with(b, |s, c| s.socket_connect(c, cb, sa(A4, 5000))),
         Err(Error::InProgress)
     );
     assert!(net.sim.run_until(Duration::from_secs(10), |sim| {
-        state(sim, a, ca) == Some(State::Established) && state(sim, b, cb) == Some(State::Established)
+        state(sim, a, ca) == Some(State::Established)
+            && state(sim, b, cb) == Some(State::Established)
     }));
     let segs = segments(&mut net.sim);
     let syns = segs.iter().filter(|x| x.flags == wire::SYN).count();
@@ -350,7 +369,13 @@ fn simultaneous_open_establishes_both_ends() {
         .count();
     assert!(syns >= 2 && synacks >= 2, "{syns} SYNs, {synacks} SYN-ACKs");
     let data = pattern(5000, 9);
-    let got = pump(&mut net.sim, (a, ca), (b, cb), &data, Duration::from_secs(5));
+    let got = pump(
+        &mut net.sim,
+        (a, ca),
+        (b, cb),
+        &data,
+        Duration::from_secs(5),
+    );
     assert!(got == data);
 }
 
@@ -428,12 +453,21 @@ fn bulk_transfer_survives_loss_reordering_and_duplication() {
     };
     net.sim.set_impairment(a, net.ia, bad);
     let data = pattern(2 << 20, 0x77);
-    let got = pump(&mut net.sim, (a, c), (b, s), &data, Duration::from_secs(300));
+    let got = pump(
+        &mut net.sim,
+        (a, c),
+        (b, s),
+        &data,
+        Duration::from_secs(300),
+    );
     assert_eq!(got.len(), data.len());
     assert!(got == data, "bytes differ");
     let st = net.sim.stack(a).tcp.stats;
     assert!(st.retrans_segs > 0, "loss must have caused retransmissions");
-    assert!(st.fast_retransmits > 0, "three duplicate ACKs should have been seen");
+    assert!(
+        st.fast_retransmits > 0,
+        "three duplicate ACKs should have been seen"
+    );
     assert!(net.sim.stack(b).tcp.stats.ooo_segments > 0);
     // Both directions still work afterwards.
     let back = pattern(50_000, 1);
@@ -446,7 +480,9 @@ fn a_receiver_that_does_not_read_gets_window_probes_with_backoff() {
     let (a, b) = (net.a, net.b);
     let l = listen_on(&mut net.sim, b, sa(B4, 80), 4);
     net.sim
-        .with(b, |st, cx| st.socket_setopt(cx, l, SockOpt::RecvBuf(16_384)))
+        .with(b, |st, cx| {
+            st.socket_setopt(cx, l, SockOpt::RecvBuf(16_384))
+        })
         .unwrap();
     let c = connect(&mut net.sim, a, sa(B4, 80));
     let mut s = None;
@@ -493,7 +529,9 @@ fn small_write_segments(nodelay: bool) -> (usize, Vec<u8>) {
     let (c, s) = established(&mut net, false);
     let (a, b) = (net.a, net.b);
     net.sim
-        .with(a, |st, cx| st.socket_setopt(cx, c, SockOpt::NoDelay(nodelay)))
+        .with(a, |st, cx| {
+            st.socket_setopt(cx, c, SockOpt::NoDelay(nodelay))
+        })
         .unwrap();
     assert_eq!(
         net.sim.stack(a).socket_getopt(c, SockOptName::NoDelay),
@@ -560,7 +598,11 @@ fn a_lone_segment_is_acknowledged_after_the_delayed_ack_timer() {
         .unwrap();
     net.sim.run_for(Duration::from_secs(1));
     let segs = segments(&mut net.sim);
-    let last = segs.iter().filter(|x| x.from == a && x.len > 0).last().unwrap();
+    let last = segs
+        .iter()
+        .filter(|x| x.from == a && x.len > 0)
+        .last()
+        .unwrap();
     let ack = segs
         .iter()
         .find(|x| x.from == b && x.ack == last.seq.wrapping_add(last.len as u32))
@@ -574,14 +616,19 @@ fn window_scaling_opens_a_large_window() {
     let (a, b) = (net.a, net.b);
     let l = listen_on(&mut net.sim, b, sa(B4, 80), 4);
     net.sim
-        .with(b, |st, cx| st.socket_setopt(cx, l, SockOpt::RecvBuf(4 << 20)))
+        .with(b, |st, cx| {
+            st.socket_setopt(cx, l, SockOpt::RecvBuf(4 << 20))
+        })
         .unwrap();
     let c = open(&mut net.sim, a, false);
     net.sim
-        .with(a, |st, cx| st.socket_setopt(cx, c, SockOpt::SendBuf(4 << 20)))
+        .with(a, |st, cx| {
+            st.socket_setopt(cx, c, SockOpt::SendBuf(4 << 20))
+        })
         .unwrap();
     assert_eq!(
-        net.sim.with(a, |st, cx| st.socket_connect(cx, c, sa(B4, 80))),
+        net.sim
+            .with(a, |st, cx| st.socket_connect(cx, c, sa(B4, 80))),
         Err(Error::InProgress)
     );
     let mut s = None;
@@ -602,4 +649,300 @@ fn window_scaling_opens_a_large_window() {
     assert!(got == data);
     let took = net.sim.now() - start;
     assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+/// The last captured TCP frame from `from`, for forging a segment like it.
+fn last_tcp_frame(caps: &[Captured], from: NodeId) -> Vec<u8> {
+    caps.iter()
+        .rev()
+        .find(|c| c.from == from && tcp_of(c).is_some())
+        .map(|c| c.frame.clone())
+        .expect("a TCP frame")
+}
+
+/// Rewrites an Ethernet + IPv4 + TCP frame's flags, sequence number and
+/// payload, fixing the lengths and checksums.
+fn forge_v4(frame: &[u8], flags: u8, seq: u32, payload: &[u8]) -> PktBuf {
+    let ihl = usize::from(frame[14] & 0x0f) * 4;
+    let l4 = 14 + ihl;
+    let thl = usize::from(frame[l4 + 12] >> 4) * 4;
+    let mut f = frame[..l4 + thl].to_vec();
+    f.extend_from_slice(payload);
+    let total = (f.len() - 14) as u16;
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    f[24..26].copy_from_slice(&[0, 0]);
+    let c = checksum::checksum(&f[14..14 + ihl]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f[l4 + 4..l4 + 8].copy_from_slice(&seq.to_be_bytes());
+    f[l4 + 13] = flags;
+    f[l4 + 16..l4 + 18].copy_from_slice(&[0, 0]);
+    let src: [u8; 4] = f[26..30].try_into().unwrap();
+    let dst: [u8; 4] = f[30..34].try_into().unwrap();
+    let p = checksum::pseudo_v4(src.into(), dst.into(), 6, (f.len() - l4) as u16);
+    let c = checksum::finish(checksum::sum(p, &f[l4..]));
+    f[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
+    PktBuf::from_slice(&f)
+}
+
+#[test]
+fn an_in_window_reset_that_is_not_exact_gets_a_challenge_ack() {
+    let mut net = net();
+    let (c, s) = established(&mut net, false);
+    let (a, b, ib) = (net.a, net.b, net.ib);
+    net.sim.capture();
+    net.sim
+        .with(a, |st, cx| st.socket_send(cx, c, b"hello", None))
+        .unwrap();
+    net.sim.run_for(Duration::from_secs(1));
+    let caps = net.sim.take_captured();
+    let frame = last_tcp_frame(&caps, a);
+    let seg = tcp_of(
+        caps.iter()
+            .rev()
+            .find(|x| x.from == a && tcp_of(x).is_some())
+            .unwrap(),
+    )
+    .unwrap();
+    // The next sequence number b expects from a.
+    let nxt = seg.seq.wrapping_add(seg.len as u32);
+    net.sim.capture();
+    // In the window, but not RCV.NXT: RFC 5961 section 3.2.
+    let rst = forge_v4(&frame, wire::RST, nxt.wrapping_add(1000), &[]);
+    net.sim.with(b, |st, cx| st.input(cx, ib, [rst]));
+    net.sim.run_for(Duration::from_millis(100));
+    assert_eq!(state(&net.sim, b, s), Some(State::Established));
+    assert_eq!(net.sim.stack(b).tcp.stats.challenge_acks, 1);
+    let acks = segments(&mut net.sim);
+    assert!(
+        acks.iter()
+            .any(|x| x.from == b && x.flags == wire::ACK && x.ack == nxt)
+    );
+    // A SYN in the window: also a challenge ACK (section 4.2).
+    let syn = forge_v4(&frame, wire::SYN, nxt.wrapping_add(10), &[]);
+    net.sim.with(b, |st, cx| st.input(cx, ib, [syn]));
+    assert_eq!(net.sim.stack(b).tcp.stats.challenge_acks, 2);
+    assert_eq!(state(&net.sim, b, s), Some(State::Established));
+    // The exact one resets.
+    let rst = forge_v4(&frame, wire::RST, nxt, &[]);
+    net.sim.with(b, |st, cx| st.input(cx, ib, [rst]));
+    assert_eq!(state(&net.sim, b, s), Some(State::Closed));
+    assert_eq!(
+        net.sim.with(b, |st, _| st.socket_take_error(s)),
+        Some(Error::ConnReset)
+    );
+    // Outside the window: ignored with a plain ACK, nothing else.
+    let _ = c;
+}
+
+#[test]
+fn a_listener_holds_no_more_than_its_backlog() {
+    let mut net = net();
+    let (a, b) = (net.a, net.b);
+    let l = listen_on(&mut net.sim, b, sa(B4, 80), 2);
+    let clients: Vec<SocketId> = (0..5)
+        .map(|_| connect(&mut net.sim, a, sa(B4, 80)))
+        .collect();
+    net.sim.run_for(Duration::from_millis(500));
+    let info = net.sim.stack(b).tcp.count_in(State::Established);
+    assert_eq!(info, 2, "only the backlog's worth is established");
+    assert!(net.sim.stack(b).tcp.stats.listen_overflows >= 3);
+    let mut accepted = Vec::new();
+    // Accepting makes room; the others get in on their SYN retries.
+    assert!(net.sim.run_until(Duration::from_secs(30), |sim| {
+        while let Ok((id, _)) = accept(sim, b, l) {
+            accepted.push(id);
+        }
+        accepted.len() == 5
+    }));
+    assert!(
+        clients
+            .iter()
+            .all(|c| state(&net.sim, a, *c) == Some(State::Established))
+    );
+    assert_eq!(accept(&mut net.sim, b, l), Err(Error::WouldBlock));
+}
+
+#[test]
+fn a_thousand_connections_between_two_hosts_all_complete() {
+    let mut net = net_with(13, Duration::from_millis(2));
+    let (a, b) = (net.a, net.b);
+    let l = listen_on(&mut net.sim, b, sa(B4, 80), 4096);
+    let clients: Vec<SocketId> = (0..1000)
+        .map(|_| connect(&mut net.sim, a, sa(B4, 80)))
+        .collect();
+    let mut servers = Vec::new();
+    assert!(net.sim.run_until(Duration::from_secs(30), |sim| {
+        while let Ok((id, _)) = accept(sim, b, l) {
+            servers.push(id);
+        }
+        servers.len() == 1000
+    }));
+    for (i, c) in clients.iter().enumerate() {
+        let msg = format!("client {i}");
+        net.sim
+            .with(a, |st, cx| st.socket_send(cx, *c, msg.as_bytes(), None))
+            .unwrap();
+        net.sim
+            .with(a, |st, cx| st.socket_shutdown(cx, *c, false, true))
+            .unwrap();
+    }
+    let mut got: Vec<Vec<u8>> = vec![Vec::new(); servers.len()];
+    let mut done = vec![false; servers.len()];
+    assert!(net.sim.run_until(Duration::from_secs(30), |sim| {
+        for (i, s) in servers.iter().enumerate() {
+            if !done[i] {
+                done[i] = recv_all(sim, b, *s, &mut got[i]).unwrap();
+            }
+        }
+        done.iter().all(|d| *d)
+    }));
+    let mut texts: Vec<String> = got
+        .into_iter()
+        .map(|v| String::from_utf8(v).unwrap())
+        .collect();
+    texts.sort();
+    let mut want: Vec<String> = (0..1000).map(|i| format!("client {i}")).collect();
+    want.sort();
+    assert_eq!(texts, want);
+    let ports: std::collections::HashSet<u16> = clients
+        .iter()
+        .map(|c| net.sim.stack(a).socket_local(*c).unwrap().port())
+        .collect();
+    assert_eq!(ports.len(), 1000);
+}
+
+#[test]
+fn keepalive_detects_a_dead_peer() {
+    let mut net = net();
+    let (c, _s) = established(&mut net, false);
+    let a = net.a;
+    for o in [
+        SockOpt::KeepIdle(10),
+        SockOpt::KeepIntvl(5),
+        SockOpt::KeepCnt(3),
+        SockOpt::KeepAlive(true),
+    ] {
+        net.sim
+            .with(a, |st, cx| st.socket_setopt(cx, c, o))
+            .unwrap();
+    }
+    // An idle but live peer answers the probes.
+    net.sim.run_for(Duration::from_secs(60));
+    assert_eq!(state(&net.sim, a, c), Some(State::Established));
+    assert!(net.sim.stack(a).tcp.stats.keepalive_probes >= 4);
+    net.sim.set_connected(a, net.ia, false);
+    let start = net.sim.now();
+    assert!(net.sim.run_until(Duration::from_secs(120), |sim| {
+        state(sim, a, c) == Some(State::Closed)
+    }));
+    let took = net.sim.now() - start;
+    // Idle 10 s, then three probes 5 s apart, dead 5 s after the last.
+    assert!(
+        took <= Duration::from_secs(25) && took > Duration::from_secs(15),
+        "{took:?}"
+    );
+    assert_eq!(
+        net.sim.with(a, |st, _| st.socket_take_error(c)),
+        Some(Error::TimedOut)
+    );
+    assert_eq!(net.sim.stack(a).tcp.stats.keepalive_drops, 1);
+}
+
+#[test]
+fn closing_with_unread_data_resets_the_connection() {
+    let mut net = net();
+    let (c, s) = established(&mut net, false);
+    let (a, b) = (net.a, net.b);
+    net.sim
+        .with(a, |st, cx| st.socket_send(cx, c, b"unread", None))
+        .unwrap();
+    net.sim.run_for(Duration::from_millis(100));
+    net.sim.with(b, |st, cx| st.socket_close(cx, s));
+    assert_eq!(net.sim.stack(b).tcp.len(), 1, "only the listener is left");
+    net.sim.run_for(Duration::from_millis(100));
+    assert_eq!(state(&net.sim, a, c), Some(State::Closed));
+    assert_eq!(
+        net.sim.with(a, |st, _| st.socket_take_error(c)),
+        Some(Error::ConnReset)
+    );
+    assert_eq!(
+        net.sim.with(a, |st, cx| st.socket_send(cx, c, b"x", None)),
+        Err(Error::BrokenPipe)
+    );
+}
+
+#[test]
+fn a_lost_segment_is_retransmitted_after_the_rto() {
+    let mut net = net_with(4, Duration::from_millis(10));
+    let (c, s) = established(&mut net, false);
+    let (a, b) = (net.a, net.b);
+    let rto = net.sim.stack(a).tcp.rto(c).unwrap();
+    assert!(
+        rto >= Duration::from_millis(200) && rto < Duration::from_secs(1),
+        "{rto:?}"
+    );
+    net.sim.set_connected(a, net.ia, false);
+    net.sim.capture();
+    net.sim
+        .with(a, |st, cx| st.socket_send(cx, c, b"lost once", None))
+        .unwrap();
+    net.sim.run_for(rto / 2);
+    net.sim.set_connected(a, net.ia, true);
+    let mut got = Vec::new();
+    assert!(net.sim.run_until(Duration::from_secs(5), |sim| {
+        recv_all(sim, b, s, &mut got).unwrap();
+        got.len() == 9
+    }));
+    // Let the (delayed) ACK come back.
+    net.sim.run_for(Duration::from_millis(100));
+    let sends: Vec<_> = segments(&mut net.sim)
+        .into_iter()
+        .filter(|x| x.from == a && x.len == 9)
+        .collect();
+    assert_eq!(sends.len(), 2);
+    assert_eq!(sends[1].time - sends[0].time, rto);
+    assert_eq!(net.sim.stack(a).tcp.stats.retrans_segs, 1);
+    assert_eq!(
+        net.sim.stack(a).tcp.rto(c),
+        Some(rto),
+        "a fresh sample resets the backoff"
+    );
+}
+
+#[test]
+fn options_read_back_and_unknown_congestion_control_is_refused() {
+    let mut net = net();
+    let a = net.a;
+    let c = open(&mut net.sim, a, false);
+    let set = |sim: &mut Sim, o| sim.with(a, |st, cx| st.socket_setopt(cx, c, o));
+    assert_eq!(
+        set(&mut net.sim, SockOpt::Congestion("newreno".into())),
+        Ok(())
+    );
+    assert!(matches!(
+        set(&mut net.sim, SockOpt::Congestion("cubic".into())),
+        Err(Error::NotSupported(_))
+    ));
+    assert_eq!(set(&mut net.sim, SockOpt::Linger(Some(0))), Ok(()));
+    assert_eq!(set(&mut net.sim, SockOpt::MaxSeg(1000)), Ok(()));
+    let get = |n| net.sim.stack(a).socket_getopt(c, n);
+    assert_eq!(
+        get(SockOptName::Congestion),
+        Ok(SockOpt::Congestion("newreno".into()))
+    );
+    assert_eq!(get(SockOptName::Linger), Ok(SockOpt::Linger(Some(0))));
+    assert_eq!(get(SockOptName::MaxSeg), Ok(SockOpt::MaxSeg(1000)));
+    assert_eq!(get(SockOptName::KeepCnt), Ok(SockOpt::KeepCnt(9)));
+    let mut buf = [0u8; 4];
+    assert_eq!(
+        net.sim
+            .with(a, |st, cx| st.socket_recv(cx, c, &mut buf, false)),
+        Err(Error::NotConnected)
+    );
+    assert_eq!(
+        net.sim
+            .with(a, |st, cx| st.socket_accept(cx, c))
+            .map(|x| x.0),
+        Err(Error::Invalid("socket is not listening".into()))
+    );
 }

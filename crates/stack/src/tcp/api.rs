@@ -475,8 +475,9 @@ impl Stack {
         }
         if kick {
             self.tcp_output(ctx, id, false);
-            self.tcp_rearm(id);
         }
+        // Keepalive options move a timer.
+        self.tcp_rearm(id);
         Ok(())
     }
 
