@@ -946,3 +946,122 @@ fn options_read_back_and_unknown_congestion_control_is_refused() {
         Err(Error::Invalid("socket is not listening".into()))
     );
 }
+
+/// One hostile segment: fields relative to a real segment of the
+/// connection, so many land in the window.
+#[derive(Debug, Clone)]
+struct Hostile {
+    to_listener: bool,
+    flags: u8,
+    seq_delta: i32,
+    ack_delta: i32,
+    wnd: u16,
+    options: Vec<u8>,
+    payload: Vec<u8>,
+}
+
+fn forge_any(frame: &[u8], h: &Hostile, base_seq: u32, base_ack: u32) -> PktBuf {
+    let ihl = usize::from(frame[14] & 0x0f) * 4;
+    let l4 = 14 + ihl;
+    let mut f = frame[..l4 + 20].to_vec();
+    let mut opts = h.options.clone();
+    opts.truncate(40);
+    while opts.len() % 4 != 0 {
+        opts.push(1);
+    }
+    f[l4 + 12] = (((20 + opts.len()) / 4) as u8) << 4;
+    f.extend_from_slice(&opts);
+    f.extend_from_slice(&h.payload);
+    if h.to_listener {
+        f[l4 + 2..l4 + 4].copy_from_slice(&80u16.to_be_bytes());
+        f[l4..l4 + 2].copy_from_slice(&4242u16.to_be_bytes());
+    }
+    f[l4 + 4..l4 + 8].copy_from_slice(&base_seq.wrapping_add(h.seq_delta as u32).to_be_bytes());
+    f[l4 + 8..l4 + 12].copy_from_slice(&base_ack.wrapping_add(h.ack_delta as u32).to_be_bytes());
+    f[l4 + 13] = h.flags;
+    f[l4 + 14..l4 + 16].copy_from_slice(&h.wnd.to_be_bytes());
+    let total = (f.len() - 14) as u16;
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    f[24..26].copy_from_slice(&[0, 0]);
+    let c = checksum::checksum(&f[14..14 + ihl]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f[l4 + 16..l4 + 18].copy_from_slice(&[0, 0]);
+    let src: [u8; 4] = f[26..30].try_into().unwrap();
+    let dst: [u8; 4] = f[30..34].try_into().unwrap();
+    let p = checksum::pseudo_v4(src.into(), dst.into(), 6, (f.len() - l4) as u16);
+    let c = checksum::finish(checksum::sum(p, &f[l4..]));
+    f[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
+    PktBuf::from_slice(&f)
+}
+
+fn hostile() -> impl proptest::strategy::Strategy<Value = Hostile> {
+    use proptest::prelude::*;
+    (
+        any::<bool>(),
+        any::<u8>(),
+        prop_oneof![-3000i32..3000, any::<i32>()],
+        prop_oneof![-3000i32..3000, any::<i32>()],
+        any::<u16>(),
+        proptest::collection::vec(
+            prop_oneof![
+                Just(1u8),
+                Just(2),
+                Just(3),
+                Just(4),
+                Just(5),
+                Just(8),
+                any::<u8>()
+            ],
+            0..40,
+        ),
+        proptest::collection::vec(any::<u8>(), 0..1500),
+    )
+        .prop_map(
+            |(to_listener, flags, seq_delta, ack_delta, wnd, options, payload)| Hostile {
+                to_listener,
+                flags,
+                seq_delta,
+                ack_delta,
+                wnd,
+                options,
+                payload,
+            },
+        )
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 32, ..Default::default() })]
+
+    #[test]
+    fn hostile_segments_never_panic_and_tables_stay_bounded(
+        segs in proptest::collection::vec(hostile(), 1..24),
+    ) {
+        let mut net = net_with(99, Duration::from_millis(1));
+        let (c, s) = established(&mut net, false);
+        let (a, b, ib) = (net.a, net.b, net.ib);
+        net.sim.capture();
+        net.sim.with(a, |st, cx| st.socket_send(cx, c, b"x", None)).unwrap();
+        net.sim.run_for(Duration::from_millis(100));
+        let caps = net.sim.take_captured();
+        let frame = last_tcp_frame(&caps, a);
+        let base = caps.iter().rev().find_map(|x| (x.from == a).then(|| tcp_of(x)).flatten()).unwrap();
+        for h in &segs {
+            let pkt = forge_any(&frame, h, base.seq, base.ack);
+            net.sim.with(b, |st, cx| st.input(cx, ib, [pkt]));
+            net.sim.run_for(Duration::from_millis(30));
+            let mut sink = Vec::new();
+            let _ = recv_all(&mut net.sim, b, s, &mut sink);
+        }
+        net.sim.run_for(Duration::from_secs(200));
+        // Whatever happened, the stack serves a new connection.
+        let tcp = &net.sim.stack(b).tcp;
+        proptest::prop_assert!(tcp.len() < 40);
+        let l2 = listen_on(&mut net.sim, b, sa(B4, 81), 4);
+        let c2 = connect(&mut net.sim, a, sa(B4, 81));
+        let up = net.sim.run_until(Duration::from_secs(5), |sim| {
+            state(sim, a, c2) == Some(State::Established)
+        });
+        proptest::prop_assert!(up);
+        let _ = l2;
+    }
+}
