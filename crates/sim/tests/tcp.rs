@@ -598,11 +598,7 @@ fn a_lone_segment_is_acknowledged_after_the_delayed_ack_timer() {
         .unwrap();
     net.sim.run_for(Duration::from_secs(1));
     let segs = segments(&mut net.sim);
-    let last = segs
-        .iter()
-        .filter(|x| x.from == a && x.len > 0)
-        .last()
-        .unwrap();
+    let last = segs.iter().rfind(|x| x.from == a && x.len > 0).unwrap();
     let ack = segs
         .iter()
         .find(|x| x.from == b && x.ack == last.seq.wrapping_add(last.len as u32))
@@ -966,7 +962,7 @@ fn forge_any(frame: &[u8], h: &Hostile, base_seq: u32, base_ack: u32) -> PktBuf 
     let mut f = frame[..l4 + 20].to_vec();
     let mut opts = h.options.clone();
     opts.truncate(40);
-    while opts.len() % 4 != 0 {
+    while !opts.len().is_multiple_of(4) {
         opts.push(1);
     }
     f[l4 + 12] = (((20 + opts.len()) / 4) as u8) << 4;

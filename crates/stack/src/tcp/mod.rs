@@ -18,7 +18,7 @@
 //! - [`rtt`]: the RFC 6298 estimator;
 //! - [`cc`]: congestion control (NewReno; the trait leaves room for CUBIC);
 //! - `api`: the socket calls;
-//! - [`stats`]: counters.
+//! - [`stats`]: the counters (`netstat -s`).
 //!
 //! Not yet here (the hooks are): SACK-based loss recovery (RFC 6675; SACK
 //! blocks are parsed and generated, a sender scoreboard would use
