@@ -1061,3 +1061,87 @@ proptest::proptest! {
         let _ = l2;
     }
 }
+
+#[test]
+fn connections_over_loopback_work_for_both_families() {
+    let mut net = net();
+    let a = net.a;
+    for (addr, port) in [("127.0.0.1", 7000), ("::1", 7001)] {
+        let l = listen_on(&mut net.sim, a, sa(addr, port), 8);
+        let c = connect(&mut net.sim, a, sa(addr, port));
+        let mut s = None;
+        assert!(net.sim.run_until(Duration::from_secs(1), |sim| {
+            s = s.or(accept(sim, a, l).ok().map(|x| x.0));
+            s.is_some() && state(sim, a, c) == Some(State::Established)
+        }));
+        let s = s.unwrap();
+        // lo0's large MTU gives a large MSS.
+        let (mss, ..) = net.sim.stack(a).tcp.negotiated(c).unwrap();
+        assert!(mss > 30_000, "MSS {mss} over loopback");
+        let data = pattern(300_000, 4);
+        let got = pump(&mut net.sim, (a, c), (a, s), &data, Duration::from_secs(10));
+        assert!(got == data);
+    }
+}
+
+#[test]
+fn a_lost_syn_ack_is_sent_again() {
+    let mut net = net();
+    let (a, b) = (net.a, net.b);
+    let l = listen_on(&mut net.sim, b, sa(B4, 80), 4);
+    // Resolve addresses first.
+    let c0 = connect(&mut net.sim, a, sa(B4, 80));
+    net.sim.run_for(Duration::from_millis(100));
+    assert_eq!(state(&net.sim, a, c0), Some(State::Established));
+    net.sim.capture();
+    let start = net.sim.now();
+    let c = connect(&mut net.sim, a, sa(B4, 80));
+    // The SYN is on the wire; the cable goes before the SYN-ACK leaves.
+    net.sim.run_for(Duration::from_millis(3));
+    net.sim.set_connected(a, net.ia, false);
+    net.sim.run_for(Duration::from_millis(500));
+    net.sim.set_connected(a, net.ia, true);
+    assert!(net.sim.run_until(Duration::from_secs(10), |sim| {
+        state(sim, a, c) == Some(State::Established)
+    }));
+    // Recovered on the first retransmission (a's SYN or b's SYN-ACK,
+    // both due a second later), not the second one at three seconds.
+    assert!(net.sim.now() - start < Duration::from_millis(1100));
+    let synacks = segments(&mut net.sim)
+        .iter()
+        .filter(|x| x.from == b && x.flags == wire::SYN | wire::ACK)
+        .count();
+    assert!(synacks >= 2, "{synacks} SYN-ACKs");
+    assert_eq!(state(&net.sim, b, l), Some(State::Listen));
+}
+
+#[test]
+fn closing_a_listener_resets_connections_not_yet_accepted() {
+    let mut net = net();
+    let (a, b) = (net.a, net.b);
+    let l = listen_on(&mut net.sim, b, sa(B4, 80), 4);
+    let c = connect(&mut net.sim, a, sa(B4, 80));
+    net.sim.run_for(Duration::from_millis(100));
+    assert_eq!(state(&net.sim, a, c), Some(State::Established));
+    net.sim.with(b, |st, cx| st.socket_close(cx, l));
+    assert_eq!(net.sim.stack(b).tcp.len(), 0);
+    assert_eq!(net.sim.stack(b).sockets.len(), 0);
+    net.sim.run_for(Duration::from_millis(100));
+    assert_eq!(state(&net.sim, a, c), Some(State::Closed));
+    assert_eq!(
+        net.sim.with(a, |st, _| st.socket_take_error(c)),
+        Some(Error::ConnReset)
+    );
+    // The port is free again.
+    let l2 = open(&mut net.sim, b, false);
+    assert_eq!(
+        net.sim.with(b, |st, cx| st.socket_bind(cx, l2, sa(B4, 80))),
+        Ok(())
+    );
+    let l3 = open(&mut net.sim, b, false);
+    assert_eq!(
+        net.sim
+            .with(b, |st, cx| st.socket_bind(cx, l3, sa("0.0.0.0", 80))),
+        Err(Error::AddrInUse)
+    );
+}

@@ -183,7 +183,6 @@ impl Stack {
         t.snd_buf_seq = t.snd_nxt;
         t.rcv_wscale = Tcb::wscale_for(t.rcvbuf.cap);
         t.state = State::SynSent;
-        t.active = true;
         t.rtt_timed = Some((iss, now));
         t.arm_rexmit(now);
         self.tcp.by_tuple.insert((local, remote), id);
@@ -324,14 +323,12 @@ impl Stack {
     ) -> Result<(), Error> {
         let t = self.tcb_mut(id)?;
         match t.state {
-            State::Closed | State::Listen | State::SynSent | State::SynReceived
-                if t.remote.is_none() || t.state != State::SynReceived =>
-            {
-                if t.state == State::SynSent {
-                    self.tcp_closed(ctx, id);
-                    return Ok(());
-                }
-                return Err(Error::NotConnected);
+            State::Closed | State::Listen => return Err(Error::NotConnected),
+            State::SynSent => {
+                // Nothing was exchanged yet: shutting the socket down ends
+                // the attempt.
+                self.tcp_closed(ctx, id);
+                return Ok(());
             }
             _ => {}
         }
@@ -442,12 +439,15 @@ impl Stack {
             SockOpt::KeepCnt(n) => t.opts.keep_cnt = n,
             SockOpt::Linger(l) => t.opts.linger = l,
             SockOpt::RecvBuf(n) => {
-                if t.state != State::Closed && t.state != State::Listen {
-                    // The window scale was fixed by the SYN; only growing
-                    // within it would be safe, so keep it simple.
-                    return Err(Error::Invalid("SO_RCVBUF after connecting".into()));
+                let n = n.clamp(MIN_BUF, MAX_BUF);
+                if t.state == State::Closed || t.state == State::Listen {
+                    t.rcvbuf = RecvBuf::new(n);
+                } else {
+                    // The window scale is fixed by now, and the window
+                    // never shrinks: a smaller buffer takes effect as the
+                    // advertised window drains.
+                    t.rcvbuf.cap = n.max(t.rcvbuf.len());
                 }
-                t.rcvbuf = RecvBuf::new(n.clamp(MIN_BUF, MAX_BUF));
             }
             SockOpt::SendBuf(n) => {
                 if t.sndbuf.is_empty() {

@@ -294,6 +294,17 @@ impl Stack {
             self.tcp_send_ack(ctx, id);
             return;
         }
+        // A retransmitted SYN while we are in SYN-RECEIVED: the SYN-ACK
+        // was lost, send it again (it falls outside the window below).
+        if t.state == State::SynReceived
+            && seg.has(wire::SYN)
+            && !seg.has(wire::ACK)
+            && !seg.has(wire::RST)
+            && seg.seq == t.irs
+        {
+            self.tcp_send_syn(ctx, id);
+            return;
+        }
         // First: is the sequence number acceptable?
         let wnd = t.rcv_wnd();
         let len = seg.len();
@@ -346,14 +357,9 @@ impl Stack {
             return;
         }
         // Fourth: SYN. RFC 5961 section 4.2: challenge ACK, whatever its
-        // sequence number. A retransmitted SYN in SYN-RECEIVED gets our
-        // SYN-ACK again.
+        // sequence number.
         if seg.has(wire::SYN) {
-            if t.state == State::SynReceived && seg.seq == t.irs {
-                self.tcp_send_syn(ctx, id);
-            } else {
-                self.tcp_challenge_ack(ctx, id);
-            }
+            self.tcp_challenge_ack(ctx, id);
             return;
         }
         // Fifth: ACK.

@@ -211,8 +211,6 @@ pub struct Tcb {
     /// The listener this embryonic or not yet accepted connection came
     /// from.
     pub parent: Option<SocketId>,
-    /// connect(2) was called: the socket turns writable or errors.
-    pub active: bool,
     /// Closed by the application: finishes in the background and is then
     /// removed.
     pub orphan: bool,
@@ -273,7 +271,6 @@ impl Tcb {
             last_rx: Instant::ZERO,
             error: None,
             parent: None,
-            active: false,
             orphan: false,
             armed: None,
             listen: None,
