@@ -478,10 +478,15 @@ impl Stack {
         let Some(t) = self.tcp.conns.get_mut(&id) else {
             return;
         };
-        if seg.has(wire::FIN)
-            && seg.seq.wrapping_add(seg.data.len() as u32) == t.rcv_nxt
-            && !t.rcv_fin
-        {
+        let fin_seq = seg.seq.wrapping_add(seg.data.len() as u32);
+        let in_window = seq::le(fin_seq, t.rcv_adv);
+        if seg.has(wire::FIN) && !t.rcv_fin && seq::gt(fin_seq, t.rcv_nxt) && in_window {
+            t.rcv_fin_pending = Some(fin_seq);
+        }
+        let fin_now =
+            (seg.has(wire::FIN) && fin_seq == t.rcv_nxt) || t.rcv_fin_pending == Some(t.rcv_nxt);
+        if fin_now && !t.rcv_fin {
+            t.rcv_fin_pending = None;
             t.rcv_nxt = t.rcv_nxt.wrapping_add(1);
             t.rcv_fin = true;
             t.ack_now = true;

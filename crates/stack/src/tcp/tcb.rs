@@ -178,6 +178,9 @@ pub struct Tcb {
     pub fin_seq: u32,
     /// The peer's FIN arrived (end of stream).
     pub rcv_fin: bool,
+    /// Sequence number of a FIN that arrived beyond a hole; it takes
+    /// effect when the data before it is in.
+    pub rcv_fin_pending: Option<u32>,
     pub shut_rd: bool,
 
     // Options negotiated on the SYNs.
@@ -251,6 +254,7 @@ impl Tcb {
             fin_sent: false,
             fin_seq: 0,
             rcv_fin: false,
+            rcv_fin_pending: None,
             shut_rd: false,
             ts_ok: false,
             ts_recent: 0,
