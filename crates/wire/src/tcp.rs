@@ -119,10 +119,15 @@ impl TcpOptions {
                     o.timestamp = Some((v, e));
                 }
                 (opt::SACK, n) if n % 8 == 0 => {
-                    for blk in body.chunks_exact(8).take(MAX_SACK_BLOCKS) {
+                    // A header may (wrongly) carry several SACK options:
+                    // keep the first blocks that fit.
+                    for blk in body.chunks_exact(8) {
+                        let Some(slot) = o.sack.get_mut(o.sack_len) else {
+                            break;
+                        };
                         let l = u32::from_be_bytes([blk[0], blk[1], blk[2], blk[3]]);
                         let r = u32::from_be_bytes([blk[4], blk[5], blk[6], blk[7]]);
-                        o.sack[o.sack_len] = (l, r);
+                        *slot = (l, r);
                         o.sack_len += 1;
                     }
                 }
@@ -218,6 +223,14 @@ mod tests {
         for n in 0..=255u8 {
             let _ = TcpOptions::parse(&[5, n, 0, 0, 0, 0, 0, 0, 0, 0]);
         }
+        // Two SACK options of three blocks each: four blocks kept.
+        let mut two = Vec::new();
+        for _ in 0..2 {
+            two.extend_from_slice(&[5, 26]);
+            two.extend((0..24).map(|i| i as u8));
+        }
+        let o = TcpOptions::parse(&two);
+        assert_eq!(o.sack_blocks().len(), MAX_SACK_BLOCKS);
     }
 
     #[test]
@@ -231,5 +244,15 @@ mod tests {
         assert!(TcpHdr::parse(&h).is_none());
         h[12] = 4 << 4;
         assert!(TcpHdr::parse(&h).is_none());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_parse_without_panicking(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80)) {
+            let o = TcpOptions::parse(&b);
+            proptest::prop_assert!(o.sack_blocks().len() <= MAX_SACK_BLOCKS);
+            proptest::prop_assert!(o.encode().len() <= 40);
+            let _ = TcpHdr::parse(&b);
+        }
     }
 }
