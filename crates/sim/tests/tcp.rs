@@ -741,6 +741,23 @@ fn an_in_window_reset_that_is_not_exact_gets_a_challenge_ack() {
     net.sim.with(b, |st, cx| st.input(cx, ib, [syn]));
     assert_eq!(net.sim.stack(b).tcp.stats.challenge_acks, 2);
     assert_eq!(state(&net.sim, b, s), Some(State::Established));
+    // Data whose ACK acknowledges what b never sent (section 5.2):
+    // dropped, with a challenge ACK.
+    let bogus = Hostile {
+        to_listener: false,
+        flags: wire::ACK | wire::PSH,
+        seq_delta: 0,
+        ack_delta: 1_000_000,
+        wnd: 1000,
+        options: Vec::new(),
+        payload: b"injected".to_vec(),
+    };
+    let pkt = forge_any(&frame, &bogus, nxt, seg.ack);
+    net.sim.with(b, |st, cx| st.input(cx, ib, [pkt]));
+    assert_eq!(net.sim.stack(b).tcp.stats.challenge_acks, 3);
+    let mut got = Vec::new();
+    assert_eq!(recv_all(&mut net.sim, b, s, &mut got), Ok(false));
+    assert_eq!(got, b"hello");
     // The exact one resets.
     let rst = forge_v4(&frame, wire::RST, nxt, &[]);
     net.sim.with(b, |st, cx| st.input(cx, ib, [rst]));
@@ -888,6 +905,37 @@ fn closing_with_unread_data_resets_the_connection() {
         net.sim.with(a, |st, cx| st.socket_send(cx, c, b"x", None)),
         Err(Error::BrokenPipe)
     );
+}
+
+#[test]
+fn linger_zero_closes_with_a_reset() {
+    let mut net = net();
+    let (c, s) = established(&mut net, false);
+    let (a, b) = (net.a, net.b);
+    net.sim
+        .with(a, |st, cx| {
+            st.socket_setopt(cx, c, SockOpt::Linger(Some(0)))
+        })
+        .unwrap();
+    net.sim.with(a, |st, cx| st.socket_close(cx, c));
+    // No TIME-WAIT left behind.
+    assert_eq!(net.sim.stack(a).tcp.len(), 0);
+    net.sim.run_for(Duration::from_millis(100));
+    assert_eq!(state(&net.sim, b, s), Some(State::Closed));
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        net.sim
+            .with(b, |st, cx| st.socket_recv(cx, s, &mut buf, false)),
+        Err(Error::ConnReset)
+    );
+    // After the error, end of stream.
+    assert_eq!(
+        net.sim
+            .with(b, |st, cx| st.socket_recv(cx, s, &mut buf, false))
+            .map(|i| i.len),
+        Ok(0)
+    );
+    assert_eq!(net.sim.stack(b).tcp.stats.estab_resets, 1);
 }
 
 #[test]
