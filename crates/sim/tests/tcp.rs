@@ -545,6 +545,31 @@ fn a_receiver_that_does_not_read_gets_window_probes_with_backoff() {
     assert!(got[..] == data[..sent]);
 }
 
+#[test]
+fn an_orphan_facing_a_shut_window_gives_up() {
+    let mut net = net();
+    let (a, b) = (net.a, net.b);
+    let l = listen_on(&mut net.sim, b, sa(B4, 80), 4);
+    net.sim
+        .with(b, |st, cx| st.socket_setopt(cx, l, SockOpt::RecvBuf(4096)))
+        .unwrap();
+    let c = connect(&mut net.sim, a, sa(B4, 80));
+    net.sim.run_for(Duration::from_millis(100));
+    let (s, _) = accept(&mut net.sim, b, l).unwrap();
+    net.sim
+        .with(a, |st, cx| st.socket_send(cx, c, &[7u8; 50_000], None))
+        .unwrap();
+    net.sim.run_for(Duration::from_secs(5));
+    net.sim.with(a, |st, cx| st.socket_close(cx, c));
+    assert_eq!(net.sim.stack(a).tcp.state(c), Some(State::FinWait1));
+    assert!(net.sim.run_until(Duration::from_secs(3600), |sim| {
+        sim.stack(a).tcp.is_empty()
+    }));
+    assert!(net.sim.stack(a).tcp.stats.window_probes >= 15);
+    net.sim.run_for(Duration::from_millis(100));
+    assert_eq!(state(&net.sim, b, s), Some(State::Closed));
+}
+
 /// Data segments `a` sends while writing `writes` small chunks, with the
 /// given TCP_NODELAY.
 fn small_write_segments(nodelay: bool) -> (usize, Vec<u8>) {
@@ -905,6 +930,33 @@ fn closing_with_unread_data_resets_the_connection() {
         net.sim.with(a, |st, cx| st.socket_send(cx, c, b"x", None)),
         Err(Error::BrokenPipe)
     );
+}
+
+#[test]
+fn data_to_a_vanished_peer_times_out_after_fifteen_retransmissions() {
+    let mut net = net();
+    let (c, _s) = established(&mut net, false);
+    let a = net.a;
+    let rto = net.sim.stack(a).tcp.rto(c).unwrap();
+    net.sim.set_connected(a, net.ia, false);
+    let start = net.sim.now();
+    net.sim
+        .with(a, |st, cx| st.socket_send(cx, c, b"into the void", None))
+        .unwrap();
+    assert!(net.sim.run_until(Duration::from_secs(3600), |sim| {
+        state(sim, a, c) == Some(State::Closed)
+    }));
+    // RFC 6298 backoff, capped at 120 s: the first send and 15
+    // retransmissions each wait out their timer.
+    let want: Duration = (0..16)
+        .map(|k| (rto * (1u32 << k)).min(Duration::from_secs(120)))
+        .sum();
+    assert_eq!(net.sim.now() - start, want);
+    assert_eq!(
+        net.sim.with(a, |st, _| st.socket_take_error(c)),
+        Some(Error::TimedOut)
+    );
+    assert_eq!(net.sim.stack(a).tcp.stats.retrans_segs, 15);
 }
 
 #[test]

@@ -90,6 +90,16 @@ impl Stack {
         if due(t.timers.persist) {
             t.timers.persist = None;
             if t.unsent() > 0 && t.flight() == 0 {
+                if t.snd_wnd == 0 && t.orphan && t.persist_backoff >= MAX_RETRIES {
+                    // Nobody will ever read what is left, and the peer
+                    // keeps its window shut: give up (Linux
+                    // tcp_orphan_retries), or the connection would live
+                    // forever.
+                    self.tcp.stats.timeouts += 1;
+                    self.tcp_send_rst(ctx, id);
+                    self.tcp_closed(ctx, id);
+                    return;
+                }
                 if t.snd_wnd == 0 {
                     t.persist_backoff = t.persist_backoff.saturating_add(1);
                     let d = t
