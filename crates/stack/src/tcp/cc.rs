@@ -9,7 +9,7 @@ use std::fmt::Debug;
 pub const INITIAL_WINDOW_SEGMENTS: u32 = 10;
 
 /// What the connection tells its congestion controller.
-pub trait CongestionControl: Debug {
+pub trait CongestionControl: Debug + Send {
     /// The name TCP_CONGESTION reports.
     fn name(&self) -> &'static str;
     fn cwnd(&self) -> u32;
@@ -108,6 +108,13 @@ pub fn by_name(name: &str, mss: u32) -> Option<Box<dyn CongestionControl>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_stack_stays_sendable() {
+        // The daemon moves its stack into a worker thread.
+        fn sendable<T: Send>() {}
+        sendable::<crate::Stack>();
+    }
 
     #[test]
     fn slow_start_then_avoidance_then_loss() {
