@@ -1314,3 +1314,24 @@ fn out_of_order_data_and_a_fin_beyond_a_hole_are_reassembled() {
             .any(|x| x.from == b && x.ack == nxt.wrapping_add(11))
     );
 }
+
+#[test]
+fn a_smaller_mtu_after_the_handshake_shrinks_the_segments() {
+    let mut net = net();
+    let (c, s) = established(&mut net, false);
+    let (a, b, ia) = (net.a, net.b, net.ia);
+    net.sim.with(a, |st, _| st.set_mtu(ia, 1000)).unwrap();
+    net.sim.capture();
+    let data = pattern(200_000, 6);
+    let got = pump(&mut net.sim, (a, c), (b, s), &data, Duration::from_secs(30));
+    assert!(got == data);
+    let (mss, ..) = net.sim.stack(a).tcp.negotiated(c).unwrap();
+    assert_eq!(mss, 1000 - 40 - 12);
+    let biggest = segments(&mut net.sim)
+        .iter()
+        .filter(|x| x.from == a)
+        .map(|x| x.len)
+        .max()
+        .unwrap();
+    assert_eq!(biggest, 948);
+}
