@@ -1052,6 +1052,24 @@ fn options_read_back_and_unknown_congestion_control_is_refused() {
     assert_eq!(get(SockOptName::Linger), Ok(SockOpt::Linger(Some(0))));
     assert_eq!(get(SockOptName::MaxSeg), Ok(SockOpt::MaxSeg(1000)));
     assert_eq!(get(SockOptName::KeepCnt), Ok(SockOpt::KeepCnt(9)));
+    // TCP_MAXSEG on a listener reaches the connections it accepts, and
+    // the peer's segments respect it.
+    let b = net.b;
+    let l = open(&mut net.sim, b, false);
+    net.sim
+        .with(b, |st, cx| st.socket_setopt(cx, l, SockOpt::MaxSeg(600)))
+        .unwrap();
+    net.sim
+        .with(b, |st, cx| st.socket_bind(cx, l, sa(B4, 80)))
+        .unwrap();
+    net.sim
+        .with(b, |st, cx| st.socket_listen(cx, l, 1))
+        .unwrap();
+    let c2 = connect(&mut net.sim, a, sa(B4, 80));
+    net.sim.run_for(Duration::from_millis(100));
+    let (s2, _) = accept(&mut net.sim, b, l).unwrap();
+    assert_eq!(net.sim.stack(b).tcp.negotiated(s2).map(|n| n.1), Some(600));
+    assert_eq!(net.sim.stack(a).tcp.negotiated(c2).map(|n| n.0), Some(588));
     let mut buf = [0u8; 4];
     assert_eq!(
         net.sim
