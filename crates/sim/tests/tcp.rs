@@ -320,6 +320,12 @@ fn time_wait_lasts_sixty_seconds_then_the_connection_is_gone() {
         state(sim, a, c) == Some(State::TimeWait)
     }));
     let entered = net.sim.now();
+    // The closed socket is gone from the socket table but its connection
+    // still shows.
+    assert!(net.sim.stack(a).socket_list().iter().all(|i| i.id != c));
+    let shown = net.sim.stack(a).tcp_connections();
+    assert_eq!(shown.len(), 1);
+    assert_eq!(shown[0].state, "TIME_WAIT");
     assert!(
         net.sim
             .run_until(Duration::from_secs(120), |sim| state(sim, a, c).is_none())
