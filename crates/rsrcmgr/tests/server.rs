@@ -1014,7 +1014,10 @@ fn counters_report_what_the_stack_received() {
     .unwrap();
     let before = counters(&mut c);
     let names: Vec<&str> = before.iter().map(|g| g.name.as_str()).collect();
-    assert_eq!(names, ["ip", "icmp", "arp", "ip6", "icmp6", "sockets"]);
+    assert_eq!(
+        names,
+        ["ip", "icmp", "arp", "ip6", "icmp6", "sockets", "udp", "igmp"]
+    );
     assert_eq!(counter(&before, "icmp", "echo requests received"), 0);
 
     fx.host.mem.receive("en0", &echo_request_to_en0()).unwrap();

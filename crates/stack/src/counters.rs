@@ -7,18 +7,20 @@
 
 use crate::arp::ArpStats;
 use crate::icmp4::Icmp4Stats;
+use crate::igmp::IgmpStats;
 use crate::ipv4::Ipv4Stats;
 use crate::ipv6::{Icmp6Stats, Ipv6Stats};
 use crate::reasm::ReasmStats;
 use crate::socket::SocketStats;
 use crate::stack::Stack;
+use crate::udp::UdpStats;
 
 use iopkt_wire::icmp::v6 as icmp6;
 
 /// The counters of one protocol, in the order `netstat -s` prints them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CounterGroup {
-    /// "ip", "icmp", "arp", "ip6", "icmp6" or "sockets".
+    /// "ip", "icmp", "arp", "ip6", "icmp6", "sockets", "udp" or "igmp".
     pub name: &'static str,
     /// (description, value). Descriptions are unique within a group.
     pub counters: Vec<(&'static str, u64)>,
@@ -56,6 +58,14 @@ impl Stack {
             CounterGroup {
                 name: "sockets",
                 counters: sockets(&self.sockets.stats),
+            },
+            CounterGroup {
+                name: "udp",
+                counters: udp(&self.udp.stats),
+            },
+            CounterGroup {
+                name: "igmp",
+                counters: igmp(&self.udp.igmp),
             },
         ]
     }
@@ -431,6 +441,48 @@ fn sockets(s: &SocketStats) -> Vec<(&'static str, u64)> {
     ]
 }
 
+fn udp(s: &UdpStats) -> Vec<(&'static str, u64)> {
+    let UdpStats {
+        received,
+        sent,
+        bad_checksum,
+        bad_length,
+        no_port,
+        no_port_broadcast,
+        full_buffers,
+    } = *s;
+    vec![
+        ("datagrams received", received),
+        ("with bad data length field", bad_length),
+        ("with bad checksum", bad_checksum),
+        ("dropped due to no socket", no_port),
+        (
+            "broadcast/multicast datagrams dropped due to no socket",
+            no_port_broadcast,
+        ),
+        ("dropped due to full socket buffers", full_buffers),
+        ("datagrams output", sent),
+    ]
+}
+
+fn igmp(s: &IgmpStats) -> Vec<(&'static str, u64)> {
+    let IgmpStats {
+        in_msgs,
+        in_errors,
+        in_queries,
+        out_reports,
+    } = *s;
+    vec![
+        ("messages received", in_msgs),
+        (
+            "messages received with too few bytes or bad checksum",
+            in_errors,
+        ),
+        ("membership queries received", in_queries),
+        ("membership reports sent", out_reports),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -614,6 +666,21 @@ mod tests {
             ping_unmatched: n(),
             ping_rx_dropped: n(),
         };
+        s.udp.stats = UdpStats {
+            received: n(),
+            sent: n(),
+            bad_checksum: n(),
+            bad_length: n(),
+            no_port: n(),
+            no_port_broadcast: n(),
+            full_buffers: n(),
+        };
+        s.udp.igmp = IgmpStats {
+            in_msgs: n(),
+            in_errors: n(),
+            in_queries: n(),
+            out_reports: n(),
+        };
 
         let mut groups = Vec::new();
         let mut group = |name, texts: &[String], extra: u64| {
@@ -648,6 +715,8 @@ mod tests {
         let histograms = in_by_type.iter().chain(&out_by_type).sum();
         group("icmp6", &[format!("{:?}", s.v6.icmp_stats)], histograms);
         group("sockets", &[format!("{:?}", s.sockets.stats)], 0);
+        group("udp", &[format!("{:?}", s.udp.stats)], 0);
+        group("igmp", &[format!("{:?}", s.udp.igmp)], 0);
         (s, groups)
     }
 
@@ -656,7 +725,12 @@ mod tests {
         let (s, expected) = distinct_stack();
         let got = s.counters();
         let names: Vec<&str> = got.iter().map(|g| g.name).collect();
-        assert_eq!(names, ["ip", "icmp", "arp", "ip6", "icmp6", "sockets"]);
+        assert_eq!(
+            names,
+            [
+                "ip", "icmp", "arp", "ip6", "icmp6", "sockets", "udp", "igmp"
+            ]
+        );
         for Expected {
             name,
             fields,

@@ -49,6 +49,9 @@ pub enum Error {
     BrokenPipe,
     /// The operation does not apply to this kind of socket.
     NotSupported(String),
+    /// Not allowed without a socket option asking for it (EACCES: a
+    /// broadcast without SO_BROADCAST).
+    PermissionDenied,
 }
 
 impl fmt::Display for Error {
@@ -76,6 +79,7 @@ impl fmt::Display for Error {
             Error::TimedOut => f.write_str("connection timed out"),
             Error::BrokenPipe => f.write_str("broken pipe"),
             Error::NotSupported(w) => write!(f, "operation not supported: {w}"),
+            Error::PermissionDenied => f.write_str("permission denied"),
         }
     }
 }

@@ -319,6 +319,12 @@ impl Stack {
             let ident = e.ident();
             self.deliver_echo_reply(ctx, IpAddr::V4(rx.src), ident, msg, rx.ttl);
         }
+        if q.proto == ipproto::UDP
+            && let (Some(&ty), Some(&code)) = (msg.first(), msg.get(1))
+            && let Some(e) = crate::udp::error_of_icmp4(ty, code)
+        {
+            self.udp_icmp_error(ctx, quoted, e);
+        }
     }
 }
 

@@ -215,6 +215,11 @@ impl Stack {
                 self.deliver_echo_reply(ctx, IpAddr::V6(src), ident, msg, hop);
             }
             icmp6::PACKET_TOO_BIG => self.icmp6_too_big(ctx, msg),
+            icmp6::DEST_UNREACH => {
+                if let Some(e) = crate::udp::error_of_icmp6(msg[1]) {
+                    self.udp_icmp_error(ctx, &msg[8..], e);
+                }
+            }
             icmp6::NEIGHBOR_SOLICIT
             | icmp6::NEIGHBOR_ADVERT
             | icmp6::ROUTER_SOLICIT

@@ -427,6 +427,10 @@ impl Stack {
                 self.v4.stats.delivered += 1;
                 self.icmp4_input(ctx, pkt, rx);
             }
+            ipproto::IGMP => {
+                self.v4.stats.delivered += 1;
+                self.igmp_input(ctx, pkt, rx);
+            }
             ipproto::UDP | ipproto::TCP => {
                 self.v4.stats.delivered += 1;
                 let l4 = L4Rx {

@@ -278,6 +278,10 @@ pub(crate) const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1
 pub(crate) const ALL_ROUTERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 2);
 const ALL_NODES_IFLOCAL: Ipv6Addr = Ipv6Addr::new(0xff01, 0, 0, 0, 0, 0, 0, 1);
 const ALL_MLDV2_ROUTERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x16);
+/// MLDv2 record types (RFC 3810 section 5.2.12): exclude no source (join,
+/// listen to all) and include no source (leave).
+pub(crate) const MLD_CHANGE_TO_INCLUDE: u8 = 3;
+pub(crate) const MLD_CHANGE_TO_EXCLUDE: u8 = 4;
 
 fn common_prefix_len(a: &Ipv6Addr, b: &Ipv6Addr) -> u32 {
     (u128::from(*a) ^ u128::from(*b)).leading_zeros()
@@ -405,6 +409,10 @@ impl Stack {
             return true;
         }
         if *g == ALL_ROUTERS && self.config.forwarding6 {
+            return true;
+        }
+        // Groups that UDP sockets joined on this interface.
+        if self.udp.is_member6(ifindex, g) {
             return true;
         }
         self.iface(ifindex).is_some_and(|i| {
@@ -1257,17 +1265,25 @@ impl Stack {
         // The all-nodes group is never reported (RFC 3810 section 6).
         let report: Vec<Ipv6Addr> = new.into_iter().filter(|g| *g != ALL_NODES).collect();
         if !report.is_empty() {
-            self.mld_report(ctx, ifindex, &report);
+            self.mld_report(ctx, ifindex, &report, MLD_CHANGE_TO_EXCLUDE);
         }
     }
 
     /// An unsolicited MLDv2 report of `groups` (RFC 3810 section 5.2): one
-    /// CHANGE_TO_EXCLUDE record each, with a router alert hop-by-hop option.
+    /// record of type `record` each (CHANGE_TO_EXCLUDE to join,
+    /// CHANGE_TO_INCLUDE with no sources to leave), with a router alert
+    /// hop-by-hop option.
     ///
     /// Minimal on purpose: sent once (no robustness retransmissions), no
     /// answers to queries, no Done/leave reports. Enough for switches that
     /// snoop MLD to forward our solicited-node traffic.
-    fn mld_report(&mut self, ctx: &mut impl Ctx, ifindex: IfIndex, groups: &[Ipv6Addr]) {
+    pub(crate) fn mld_report(
+        &mut self,
+        ctx: &mut impl Ctx,
+        ifindex: IfIndex,
+        groups: &[Ipv6Addr],
+        record: u8,
+    ) {
         let src = self
             .iface(ifindex)
             .and_then(|i| i.link_local6())
@@ -1285,7 +1301,7 @@ impl Stack {
         m[6..8].copy_from_slice(&(groups.len() as u16).to_be_bytes());
         for (k, g) in groups.iter().enumerate() {
             let r = &mut m[8 + k * 20..8 + (k + 1) * 20];
-            r[0] = 4; // CHANGE_TO_EXCLUDE_MODE: listen to all sources
+            r[0] = record;
             r[4..20].copy_from_slice(&g.octets());
         }
         let c = crate::icmp6::icmp6_checksum(src, ALL_MLDV2_ROUTERS, m);

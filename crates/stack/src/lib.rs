@@ -25,6 +25,7 @@ pub mod ethernet;
 pub mod icmp4;
 pub mod icmp6;
 pub mod iface;
+pub mod igmp;
 pub mod ipv4;
 pub mod ipv6;
 pub mod ndp;

@@ -79,7 +79,7 @@ pub struct SocketStats {
 
 #[derive(Debug, Default)]
 pub struct SocketTable {
-    socks: HashMap<SocketId, SocketKind>,
+    pub(crate) socks: HashMap<SocketId, SocketKind>,
     /// (is IPv6, echo identifier) → socket, for reply demux.
     ping_by_ident: HashMap<(bool, u16), SocketId>,
     last_id: u32,
@@ -89,7 +89,7 @@ pub struct SocketTable {
 impl SocketTable {
     /// A fresh handle, or `None` once all 2^32 - 1 are spent (they are never
     /// reused, so a stale handle cannot reach a new socket).
-    fn next_id(&mut self) -> Option<SocketId> {
+    pub(crate) fn next_id(&mut self) -> Option<SocketId> {
         self.last_id = self.last_id.checked_add(1)?;
         Some(SocketId(self.last_id))
     }

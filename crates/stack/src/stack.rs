@@ -30,6 +30,8 @@ pub struct Stack {
     pub v4: crate::ipv4::Ipv4State,
     pub v6: crate::ipv6::Ipv6State,
     pub sockets: SocketTable,
+    /// UDP port demux, multicast memberships and counters.
+    pub udp: crate::udp::UdpState,
     pub(crate) loopback: VecDeque<PktBuf>,
 }
 
@@ -45,6 +47,7 @@ impl Stack {
             routes4: RouteTable::default(),
             routes6: RouteTable::default(),
             sockets: SocketTable::default(),
+            udp: crate::udp::UdpState::default(),
             loopback: VecDeque::new(),
         };
         let lo = s

@@ -13,6 +13,7 @@ pub mod icmp;
 pub mod ipv4;
 pub mod ipv6;
 pub mod mac;
+pub mod udp;
 
 pub use mac::Mac;
 

@@ -9,6 +9,7 @@ pub const ENOENT: i32 = 2;
 pub const ESRCH: i32 = 3;
 pub const ENXIO: i32 = 6;
 pub const EBADF: i32 = 9;
+pub const EACCES: i32 = 13;
 pub const EBUSY: i32 = 16;
 pub const EEXIST: i32 = 17;
 pub const EINVAL: i32 = 22;
@@ -62,6 +63,7 @@ pub fn errno_of(e: &Error) -> i32 {
         Error::TimedOut => ETIMEDOUT,
         Error::BrokenPipe => EPIPE,
         Error::NotSupported(_) => EOPNOTSUPP,
+        Error::PermissionDenied => EACCES,
     }
 }
 
@@ -73,6 +75,7 @@ pub fn errno_name(code: i32) -> &'static str {
         ESRCH => "ESRCH",
         ENXIO => "ENXIO",
         EBADF => "EBADF",
+        EACCES => "EACCES",
         EBUSY => "EBUSY",
         EEXIST => "EEXIST",
         EINVAL => "EINVAL",
