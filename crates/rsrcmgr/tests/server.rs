@@ -1016,7 +1016,9 @@ fn counters_report_what_the_stack_received() {
     let names: Vec<&str> = before.iter().map(|g| g.name.as_str()).collect();
     assert_eq!(
         names,
-        ["ip", "icmp", "arp", "ip6", "icmp6", "sockets", "udp", "igmp"]
+        [
+            "ip", "icmp", "arp", "ip6", "icmp6", "sockets", "udp", "igmp"
+        ]
     );
     assert_eq!(counter(&before, "icmp", "echo requests received"), 0);
 

@@ -1,7 +1,7 @@
 //! The socket library against a real stack in memory, served by the
 //! resource manager over a real Unix socket in a temporary directory.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
@@ -284,7 +284,10 @@ fn a_descriptor_that_is_not_a_socket_of_this_stack_is_refused() {
         r => panic!("{r:?}"),
     }
     // The connection still works after all this.
-    assert!(matches!(c.call(&Request::SocketList), Ok(Response::Sockets(_))));
+    assert!(matches!(
+        c.call(&Request::SocketList),
+        Ok(Response::Sockets(_))
+    ));
 }
 
 #[test]
@@ -317,27 +320,27 @@ fn child_holder() {
     let socks: Vec<UdpSocket> = (0..100)
         .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
         .collect();
-    println!("READY {}", socks.len());
+    let ready = std::env::var("IOPKT_TEST_CHILD_READY").unwrap();
+    std::fs::write(ready, format!("{}", socks.len())).unwrap();
     std::thread::sleep(Duration::from_secs(60));
 }
 
 #[test]
 fn a_killed_client_leaves_no_socket() {
     let stack = start();
+    let ready = stack.dir.path().join("child-ready");
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["child_holder", "--exact", "--nocapture", "--test-threads=1"])
         .env("IOPKT_TEST_CHILD_PREFIX", stack.dir.path())
-        .stdout(Stdio::piped())
+        .env("IOPKT_TEST_CHILD_READY", &ready)
+        .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert_ne!(out.read_line(&mut line).unwrap(), 0, "child ended early");
-        if line.starts_with("READY") {
-            break;
-        }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ready.exists() {
+        assert!(child.try_wait().unwrap().is_none(), "child ended early");
+        assert!(Instant::now() < deadline, "child not ready in time");
+        std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(list(stack.dir.path()).len(), 100);
     child.kill().unwrap();

@@ -163,7 +163,10 @@ impl<H: StackHost> Loop<H> {
             Err(e) => {
                 let code = io_errno(&e);
                 self.host.socket_close(&[id]);
-                return Err(Response::error(code, format!("cannot make a socket pair: {e}")));
+                return Err(Response::error(
+                    code,
+                    format!("cannot make a socket pair: {e}"),
+                ));
             }
         };
         let Some(key) = key_of(&theirs) else {
@@ -289,7 +292,11 @@ impl<H: StackHost> Loop<H> {
         let id = s.id;
         let (rd, err) = self.host.with_stack(|st, _| {
             let rd = st.socket_readiness(id);
-            let err = if rd.error { st.socket_take_error(id) } else { None };
+            let err = if rd.error {
+                st.socket_take_error(id)
+            } else {
+                None
+            };
             (rd, err)
         });
         if let Some(e) = err {
@@ -354,7 +361,10 @@ impl<H: StackHost> Loop<H> {
                 }
             }
             let data = s.from_app.get(s.from_off..).unwrap_or_default();
-            match self.host.with_stack(|st, c| st.socket_send(c, id, data, None)) {
+            match self
+                .host
+                .with_stack(|st, c| st.socket_send(c, id, data, None))
+            {
                 Ok(0) => break,
                 Ok(n) => s.from_off += n,
                 Err(e) if would_block(&e) => break,
@@ -394,7 +404,10 @@ impl<H: StackHost> Loop<H> {
                 break;
             }
             let mut buf = vec![0u8; budget.min(CHUNK)];
-            match self.host.with_stack(|st, c| st.socket_recv(c, id, &mut buf, false)) {
+            match self
+                .host
+                .with_stack(|st, c| st.socket_recv(c, id, &mut buf, false))
+            {
                 Ok(r) if r.len == 0 => {
                     s.stack_eof = true;
                     let _ = rustix::net::shutdown(&s.end, Shutdown::Write);
@@ -468,7 +481,10 @@ impl<H: StackHost> Loop<H> {
         // Application to stack, a datagram at a time.
         loop {
             if let Some((dst, data)) = s.dgram_out.take() {
-                match self.host.with_stack(|st, c| st.socket_send(c, id, &data, dst)) {
+                match self
+                    .host
+                    .with_stack(|st, c| st.socket_send(c, id, &data, dst))
+                {
                     Ok(_) => {}
                     Err(Error::WouldBlock) => {
                         s.dgram_out = Some((dst, data));
@@ -659,7 +675,9 @@ impl<H: StackHost> Loop<H> {
             }
             Request::SocketList => {
                 let list = self.host.with_stack(|st, _| st.socket_list());
-                Err(Response::Sockets(list.iter().map(SocketInfoWire::from).collect()))
+                Err(Response::Sockets(
+                    list.iter().map(SocketInfoWire::from).collect(),
+                ))
             }
             req => {
                 let id = self.app_by_fd(fd)?;
@@ -709,7 +727,9 @@ impl<H: StackHost> Loop<H> {
                 return r;
             }
             Request::Listen { backlog } => {
-                let r = self.host.with_stack(|st, c| st.socket_listen(c, id, backlog));
+                let r = self
+                    .host
+                    .with_stack(|st, c| st.socket_listen(c, id, backlog));
                 if r.is_ok()
                     && let Some(s) = self.apps.get_mut(&id)
                 {
@@ -742,7 +762,10 @@ impl<H: StackHost> Loop<H> {
                     .host
                     .with_stack(|st, c| st.socket_shutdown(c, id, read, false));
                 let is_stream = self.apps.get(&id).is_some_and(|s| s.class != Class::Dgram);
-                if read && is_stream && let Some(s) = self.apps.get_mut(&id) {
+                if read
+                    && is_stream
+                    && let Some(s) = self.apps.get_mut(&id)
+                {
                     // Reads after SHUT_RD see end of stream.
                     s.stack_eof = true;
                     s.to_app.clear();
