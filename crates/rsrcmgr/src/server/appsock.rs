@@ -786,13 +786,7 @@ impl<H: StackHost> Loop<H> {
                     }
                 }
                 self.again.insert(id);
-                match r {
-                    Ok(()) => Response::Ok,
-                    // A TCP socket not connected refuses SHUT_RD; the write
-                    // side still went as asked.
-                    Err(e) if !read => Response::error(errno_of(&e), format!("shutdown: {e}")),
-                    Err(e) => Response::error(errno_of(&e), format!("shutdown: {e}")),
-                }
+                done(r, "shutdown")
             }
             Request::SetOpt { opt } => match opt.to_stack() {
                 Some(o) => done(

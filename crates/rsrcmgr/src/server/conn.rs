@@ -198,7 +198,6 @@ impl Conn {
             ) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
-                    drop(anc);
                     if self.out_fds.front().is_some_and(|(p, _)| *p <= self.sent) {
                         self.out_fds.pop_front();
                     }
