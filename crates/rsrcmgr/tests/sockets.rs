@@ -1,0 +1,223 @@
+//! Application sockets through the server, at the protocol level: socket
+//! pairs, descriptor passing, the datagram header, and what a client may
+//! get wrong.
+
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use iopkt_rsrcmgr::mem_host::MemHost;
+use iopkt_rsrcmgr::proto::*;
+use iopkt_rsrcmgr::{Client, ClientError, Server};
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    _server: Server,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let host = Arc::new(MemHost::new(0));
+        MemHost::run_timers(&host);
+        let (server, notifier) = Server::start(dir.path(), host.clone()).unwrap();
+        host.set_notifier(notifier);
+        Fixture {
+            dir,
+            _server: server,
+        }
+    }
+    fn client(&self) -> Client {
+        Client::connect(self.dir.path()).unwrap()
+    }
+}
+
+fn errno(r: Result<(Response, Option<OwnedFd>), ClientError>) -> i32 {
+    match r {
+        Err(ClientError::Remote(e)) => e.code,
+        other => panic!("expected an error answer, got {other:?}"),
+    }
+}
+
+fn open_udp(c: &mut Client, v6: bool) -> OwnedFd {
+    match c
+        .call_with_fd(&Request::SocketOpen { v6, stream: false }, None)
+        .unwrap()
+    {
+        (Response::SocketFd { peer: None }, Some(fd)) => fd,
+        r => panic!("{r:?}"),
+    }
+}
+
+fn bind(c: &mut Client, fd: &OwnedFd, addr: &str) -> SocketAddr {
+    let addr: SocketAddr = addr.parse().unwrap();
+    c.call_with_fd(&Request::Bind { addr }, Some(fd.as_fd()))
+        .unwrap();
+    match c.call_with_fd(&Request::GetName, Some(fd.as_fd())).unwrap() {
+        (Response::Addr(Some(a)), None) => a,
+        r => panic!("{r:?}"),
+    }
+}
+
+fn sock_type(fd: &OwnedFd) -> rustix::net::SocketType {
+    rustix::net::sockopt::socket_type(fd).unwrap()
+}
+
+fn list(c: &mut Client) -> Vec<SocketInfoWire> {
+    match c.call(&Request::SocketList).unwrap() {
+        Response::Sockets(v) => v,
+        r => panic!("{r:?}"),
+    }
+}
+
+#[test]
+fn a_udp_socket_is_a_seqpacket_descriptor_carrying_framed_datagrams() {
+    let f = Fixture::new();
+    let mut c = f.client();
+    let a = open_udp(&mut c, false);
+    let b = open_udp(&mut c, false);
+    assert_eq!(sock_type(&a), rustix::net::SocketType::SEQPACKET);
+    let aa = bind(&mut c, &a, "127.0.0.1:0");
+    let ba = bind(&mut c, &b, "127.0.0.1:0");
+    // Listed as the stack sees them.
+    let l = list(&mut c);
+    assert!(l.iter().any(|s| s.proto == "udp" && s.local == Some(aa)));
+    // Send from a to b by writing a header and a payload on a's descriptor.
+    let mut msg = DgramHeader {
+        addr: Some(ba),
+        ..DgramHeader::default()
+    }
+    .encode()
+    .to_vec();
+    msg.extend_from_slice(b"datagram one");
+    rustix::net::send(&a, &msg, rustix::net::SendFlags::empty()).unwrap();
+    let mut buf = vec![0u8; 2048];
+    let mut p = libc::pollfd {
+        fd: b.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    assert_eq!(unsafe { libc::poll(&mut p, 1, 5000) }, 1);
+    let (n, _) = rustix::net::recv(&b, &mut buf, rustix::net::RecvFlags::empty()).unwrap();
+    let h = DgramHeader::decode(&buf[..n]).unwrap();
+    assert_eq!(h.addr, Some(aa));
+    assert_eq!(h.errno, 0);
+    assert_eq!(&buf[DGRAM_HEADER_LEN..n], b"datagram one");
+}
+
+#[test]
+fn stack_errors_come_back_as_errno_and_the_connection_goes_on() {
+    let f = Fixture::new();
+    let mut c = f.client();
+    let a = open_udp(&mut c, false);
+    // listen(2) on a datagram socket: the stack's NotSupported.
+    assert_eq!(
+        errno(c.call_with_fd(&Request::Listen { backlog: 1 }, Some(a.as_fd()))),
+        errno::EOPNOTSUPP
+    );
+    // An address the stack does not have.
+    assert_eq!(
+        errno(c.call_with_fd(
+            &Request::Bind {
+                addr: "192.0.2.1:5".parse().unwrap()
+            },
+            Some(a.as_fd())
+        )),
+        errno::EADDRNOTAVAIL
+    );
+    // SO_TYPE is answered; SO_ERROR empty.
+    assert!(matches!(
+        c.call_with_fd(
+            &Request::GetOpt {
+                name: SockOptNameWire::Type
+            },
+            Some(a.as_fd())
+        ),
+        Ok((Response::Opt(SockOptWire::Type(2)), None))
+    ));
+    assert!(matches!(
+        c.call_with_fd(
+            &Request::GetOpt {
+                name: SockOptNameWire::Error
+            },
+            Some(a.as_fd())
+        ),
+        Ok((Response::Opt(SockOptWire::Error(0)), None))
+    ));
+    // Not connected.
+    assert_eq!(
+        errno(c.call_with_fd(&Request::GetPeer, Some(a.as_fd()))),
+        errno::ENOTCONN
+    );
+    assert!(matches!(
+        c.call(&Request::SocketList),
+        Ok(Response::Sockets(_))
+    ));
+}
+
+#[test]
+fn malformed_socket_requests_are_refused() {
+    let f = Fixture::new();
+    let mut c = f.client();
+    let a = open_udp(&mut c, true);
+    // No descriptor with a request that needs one.
+    assert_eq!(errno(c.call_with_fd(&Request::GetName, None)), errno::EBADF);
+    // A descriptor that is not one of the stack's sockets.
+    let (x, _y) = UnixStream::pair().unwrap();
+    assert_eq!(
+        errno(c.call_with_fd(&Request::GetName, Some(x.as_fd()))),
+        errno::EBADF
+    );
+    // A pipe, not a socket at all.
+    let (r, _w) = rustix::pipe::pipe().unwrap();
+    assert_eq!(
+        errno(c.call_with_fd(&Request::GetName, Some(r.as_fd()))),
+        errno::EBADF
+    );
+    // Out-of-range fields.
+    assert_eq!(
+        errno(c.call_with_fd(&Request::Shutdown { how: 9 }, Some(a.as_fd()))),
+        errno::EINVAL
+    );
+    assert_eq!(
+        errno(c.call_with_fd(
+            &Request::SetOpt {
+                opt: SockOptWire::Error(3)
+            },
+            Some(a.as_fd())
+        )),
+        errno::EINVAL
+    );
+    // A descriptor attached to a request that takes none is closed by the
+    // server, not kept: the socket still closes when we close ours.
+    let before = list(&mut c).len();
+    c.call_with_fd(&Request::SocketList, Some(a.as_fd()))
+        .unwrap();
+    drop(a);
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while list(&mut c).len() >= before {
+        assert!(
+            Instant::now() < deadline,
+            "the socket outlived its descriptor"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn another_connection_may_use_a_socket_whose_descriptor_it_holds() {
+    let f = Fixture::new();
+    let mut c1 = f.client();
+    let mut c2 = f.client();
+    let a = open_udp(&mut c1, false);
+    let addr = bind(&mut c1, &a, "127.0.0.1:0");
+    // The first connection goes away; the socket stays with its descriptor.
+    drop(c1);
+    match c2.call_with_fd(&Request::GetName, Some(a.as_fd())).unwrap() {
+        (Response::Addr(Some(x)), _) => assert_eq!(x, addr),
+        r => panic!("{r:?}"),
+    }
+}
