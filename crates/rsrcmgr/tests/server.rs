@@ -1017,7 +1017,7 @@ fn counters_report_what_the_stack_received() {
     assert_eq!(
         names,
         [
-            "ip", "icmp", "arp", "ip6", "icmp6", "sockets", "udp", "igmp"
+            "ip", "icmp", "arp", "ip6", "icmp6", "sockets", "udp", "igmp", "tcp"
         ]
     );
     assert_eq!(counter(&before, "icmp", "echo requests received"), 0);

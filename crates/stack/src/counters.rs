@@ -13,6 +13,7 @@ use crate::ipv6::{Icmp6Stats, Ipv6Stats};
 use crate::reasm::ReasmStats;
 use crate::socket::SocketStats;
 use crate::stack::Stack;
+use crate::tcp::TcpStats;
 use crate::udp::UdpStats;
 
 use iopkt_wire::icmp::v6 as icmp6;
@@ -20,7 +21,7 @@ use iopkt_wire::icmp::v6 as icmp6;
 /// The counters of one protocol, in the order `netstat -s` prints them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CounterGroup {
-    /// "ip", "icmp", "arp", "ip6", "icmp6", "sockets", "udp" or "igmp".
+    /// "ip", "icmp", "arp", "ip6", "icmp6", "sockets", "udp", "igmp" or "tcp".
     pub name: &'static str,
     /// (description, value). Descriptions are unique within a group.
     pub counters: Vec<(&'static str, u64)>,
@@ -66,6 +67,10 @@ impl Stack {
             CounterGroup {
                 name: "igmp",
                 counters: igmp(&self.udp.igmp),
+            },
+            CounterGroup {
+                name: "tcp",
+                counters: tcp(&self.tcp.stats),
             },
         ]
     }
@@ -483,6 +488,72 @@ fn igmp(s: &IgmpStats) -> Vec<(&'static str, u64)> {
     ]
 }
 
+fn tcp(s: &TcpStats) -> Vec<(&'static str, u64)> {
+    let TcpStats {
+        active_opens,
+        passive_opens,
+        attempt_fails,
+        estab_resets,
+        established,
+        segs_in,
+        segs_out,
+        retrans_segs,
+        bad_checksum,
+        malformed,
+        resets_in,
+        resets_out,
+        challenge_acks,
+        challenge_acks_limited,
+        no_port,
+        listen_overflows,
+        timeouts,
+        fast_retransmits,
+        delayed_acks,
+        window_probes,
+        keepalive_probes,
+        keepalive_drops,
+        out_of_window,
+        ooo_segments,
+        table_full,
+    } = *s;
+    vec![
+        ("connection requests", active_opens),
+        ("connection accepts", passive_opens),
+        ("failed connection attempts", attempt_fails),
+        ("connections established", established),
+        ("established connections reset", estab_resets),
+        ("packets received", segs_in),
+        ("discarded for bad checksums", bad_checksum),
+        (
+            "discarded for bad header offset fields or addresses",
+            malformed,
+        ),
+        ("packets received out of window", out_of_window),
+        ("out-of-order packets received", ooo_segments),
+        ("resets received", resets_in),
+        ("packets sent", segs_out),
+        ("data packets retransmitted", retrans_segs),
+        ("resets sent", resets_out),
+        ("challenge ACKs sent", challenge_acks),
+        (
+            "challenge ACKs not sent because of rate limitation",
+            challenge_acks_limited,
+        ),
+        ("packets to a port with no listener", no_port),
+        ("listen queue overflows", listen_overflows),
+        ("connections dropped by retransmit timeout", timeouts),
+        ("fast retransmits", fast_retransmits),
+        ("delayed acks sent", delayed_acks),
+        ("window probes sent", window_probes),
+        ("keepalive probes sent", keepalive_probes),
+        ("connections dropped by keepalive", keepalive_drops),
+        (
+            "connections refused for a full connection table",
+            table_full,
+        ),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -681,6 +752,33 @@ mod tests {
             in_queries: n(),
             out_reports: n(),
         };
+        s.tcp.stats = TcpStats {
+            active_opens: n(),
+            passive_opens: n(),
+            attempt_fails: n(),
+            estab_resets: n(),
+            established: n(),
+            segs_in: n(),
+            segs_out: n(),
+            retrans_segs: n(),
+            bad_checksum: n(),
+            malformed: n(),
+            resets_in: n(),
+            resets_out: n(),
+            challenge_acks: n(),
+            challenge_acks_limited: n(),
+            no_port: n(),
+            listen_overflows: n(),
+            timeouts: n(),
+            fast_retransmits: n(),
+            delayed_acks: n(),
+            window_probes: n(),
+            keepalive_probes: n(),
+            keepalive_drops: n(),
+            out_of_window: n(),
+            ooo_segments: n(),
+            table_full: n(),
+        };
 
         let mut groups = Vec::new();
         let mut group = |name, texts: &[String], extra: u64| {
@@ -717,6 +815,7 @@ mod tests {
         group("sockets", &[format!("{:?}", s.sockets.stats)], 0);
         group("udp", &[format!("{:?}", s.udp.stats)], 0);
         group("igmp", &[format!("{:?}", s.udp.igmp)], 0);
+        group("tcp", &[format!("{:?}", s.tcp.stats)], 0);
         (s, groups)
     }
 
@@ -728,7 +827,7 @@ mod tests {
         assert_eq!(
             names,
             [
-                "ip", "icmp", "arp", "ip6", "icmp6", "sockets", "udp", "igmp"
+                "ip", "icmp", "arp", "ip6", "icmp6", "sockets", "udp", "igmp", "tcp"
             ]
         );
         for Expected {

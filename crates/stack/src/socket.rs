@@ -111,6 +111,18 @@ impl SocketTable {
         self.socks.iter().map(|(id, s)| (*id, s))
     }
 
+    /// Files a new socket of any kind; `None` once handles run out.
+    pub(crate) fn insert(&mut self, kind: SocketKind) -> Option<SocketId> {
+        let id = self.next_id()?;
+        self.socks.insert(id, kind);
+        Some(id)
+    }
+
+    /// Removes a socket whose kind's module has let go of it.
+    pub(crate) fn remove(&mut self, id: SocketId) -> Option<SocketKind> {
+        self.socks.remove(&id)
+    }
+
     fn ping_mut(&mut self, id: SocketId) -> Option<&mut PingSocket> {
         match self.socks.get_mut(&id) {
             Some(SocketKind::Ping(p)) => Some(p),

@@ -32,6 +32,7 @@ pub struct Stack {
     pub sockets: SocketTable,
     /// UDP port demux, multicast memberships and counters.
     pub udp: crate::udp::UdpState,
+    pub tcp: crate::tcp::TcpState,
     pub(crate) loopback: VecDeque<PktBuf>,
 }
 
@@ -48,6 +49,7 @@ impl Stack {
             routes6: RouteTable::default(),
             sockets: SocketTable::default(),
             udp: crate::udp::UdpState::default(),
+            tcp: crate::tcp::TcpState::new(ctx),
             loopback: VecDeque::new(),
         };
         let lo = s
@@ -83,6 +85,7 @@ impl Stack {
         self.routes6.expire(now);
         self.ipv4_poll(ctx);
         self.ipv6_poll(ctx);
+        self.tcp_poll(ctx);
         self.drain_loopback(ctx);
     }
 
@@ -96,6 +99,7 @@ impl Stack {
         let mut d = earliest(self.routes4.next_expiry(), self.routes6.next_expiry());
         d = earliest(d, self.ipv4_next_deadline());
         d = earliest(d, self.ipv6_next_deadline());
+        d = earliest(d, self.tcp_next_deadline());
         d
     }
 

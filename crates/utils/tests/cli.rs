@@ -819,7 +819,9 @@ fn netstat_s_prints_protocol_counters_netbsd_style() {
     let names: Vec<&str> = groups.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
-        ["ip", "icmp", "arp", "ip6", "icmp6", "sockets", "udp", "igmp"]
+        [
+            "ip", "icmp", "arp", "ip6", "icmp6", "sockets", "udp", "igmp", "tcp"
+        ]
     );
     assert_eq!(groups[0].1[0].1, "total packets received");
     assert!(count_of(&groups, "ip", "total packets received") >= 1);
@@ -836,9 +838,9 @@ fn netstat_s_prints_protocol_counters_netbsd_style() {
         parse_netstat_s(&s.ok(&["netstat", "-sp", "arp"]))[0].0,
         "arp"
     );
-    let (code, msg) = failure(&s.run(&["netstat", "-s", "-p", "tcp"]));
+    let (code, msg) = failure(&s.run(&["netstat", "-s", "-p", "sctp"]));
     assert_eq!(code, 1);
-    assert!(msg.contains("tcp: no such protocol"), "{msg}");
+    assert!(msg.contains("sctp: no such protocol"), "{msg}");
     let (code, _) = failure(&s.run(&["netstat", "-p", "ip"]));
     assert_eq!(code, 2);
     let (code, _) = failure(&s.run(&["netstat", "-s", "-p"]));
@@ -847,7 +849,7 @@ fn netstat_s_prints_protocol_counters_netbsd_style() {
     // --json: the same groups.
     let j: serde_json::Value = serde_json::from_str(&s.ok(&["netstat", "-s", "--json"])).unwrap();
     let groups = j["counters"].as_array().unwrap();
-    assert_eq!(groups.len(), 8);
+    assert_eq!(groups.len(), 9);
     assert_eq!(groups[0]["name"], "ip");
     let icmp = groups.iter().find(|g| g["name"] == "icmp").unwrap();
     assert!(

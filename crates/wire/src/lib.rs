@@ -14,6 +14,7 @@ pub mod ipv4;
 pub mod ipv6;
 pub mod mac;
 pub mod udp;
+pub mod tcp;
 
 pub use mac::Mac;
 

@@ -1,137 +1,277 @@
 //! TCP (RFC 9293).
 //!
-//! STUB: to be completed; every call reports `NotSupported` until then.
+//! Every TCP socket's connection state lives here, in [`TcpState`], keyed
+//! by its [`SocketId`]; the socket table holds only a marker
+//! ([`TcpSocket`]) so the socket calls dispatch here. A connection the
+//! application closed stays in [`TcpState`] until it has finished closing
+//! (FIN exchange, TIME-WAIT), as the kernel's does.
+//!
+//! One idea per file:
+//! - [`seq`]: sequence-number arithmetic;
+//! - [`isn`]: initial sequence numbers (RFC 6528);
+//! - [`tcb`]: the connection block and its states;
+//! - [`buffers`]: send buffer, receive buffer with reassembly;
+//! - [`listen`]: listeners, SYN and accept queues;
+//! - `input`: segment arrival (RFC 9293 section 3.10.7, RFC 5961);
+//! - `output`: the send loop and segment building;
+//! - `timers`: retransmission, persist, delayed ACK, keepalive, TIME-WAIT;
+//! - [`rtt`]: the RFC 6298 estimator;
+//! - [`cc`]: congestion control (NewReno; the trait leaves room for CUBIC);
+//! - `api`: the socket calls;
+//! - [`stats`]: the counters (`netstat -s`).
+//!
+//! Not yet here (the hooks are): SACK-based loss recovery (RFC 6675; SACK
+//! blocks are parsed and generated, a sender scoreboard would use
+//! `TcpOptions::sack_blocks` in `input`), CUBIC (a second
+//! `CongestionControl`), ICMP errors and path MTU changes reaching
+//! connections, SYN cookies.
 
-use std::net::SocketAddr;
+mod api;
+pub mod buffers;
+pub mod cc;
+mod challenge;
+mod input;
+pub mod isn;
+pub mod listen;
+mod output;
+pub mod rtt;
+pub mod seq;
+pub mod stats;
+pub mod tcb;
+mod timers;
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::{IpAddr, SocketAddr};
 
 use crate::ctx::Ctx;
-use crate::error::Error;
-use crate::socket::SocketId;
+use crate::socket::{SocketId, SocketKind};
 use crate::stack::Stack;
-use crate::transport::{Readiness, RecvInfo, SockOpt, SockOptName, SocketInfo};
+use crate::time::Instant;
 
-/// A TCP socket's state.
+pub use stats::TcpStats;
+pub use tcb::State;
+
+/// TCP connections (and listeners) at most, in all states.
+pub const MAX_CONNECTIONS: usize = 65_536;
+/// Ephemeral ports (Linux ip_local_port_range).
+pub const EPHEMERAL_FIRST: u16 = 32_768;
+pub const EPHEMERAL_LAST: u16 = 60_999;
+
+/// A TCP socket as the socket table sees it; its state is in
+/// [`Stack::tcp`].
 #[derive(Debug, Default)]
 pub struct TcpSocket {}
 
-fn todo() -> Error {
-    Error::NotSupported("TCP".into())
+/// Every TCP connection of a stack.
+#[derive(Debug)]
+pub struct TcpState {
+    pub(crate) conns: HashMap<SocketId, tcb::Tcb>,
+    /// (local, remote) → connection: the demultiplexing table.
+    pub(crate) by_tuple: HashMap<(SocketAddr, SocketAddr), SocketId>,
+    /// Local port → listening sockets on it.
+    pub(crate) listeners: HashMap<u16, Vec<SocketId>>,
+    /// Local port → connections using it (bound or connected).
+    pub(crate) port_refs: HashMap<u16, u32>,
+    pub(crate) timer_index: BTreeSet<(Instant, SocketId)>,
+    pub(crate) key: isn::IsnKey,
+    pub(crate) challenge: challenge::ChallengeLimiter,
+    pub stats: TcpStats,
+}
+
+impl TcpState {
+    /// Draws the ISN secret (RFC 6528 section 3).
+    pub fn new(ctx: &mut impl Ctx) -> TcpState {
+        TcpState {
+            conns: HashMap::new(),
+            by_tuple: HashMap::new(),
+            listeners: HashMap::new(),
+            port_refs: HashMap::new(),
+            timer_index: BTreeSet::new(),
+            key: isn::IsnKey(ctx.random_u64(), ctx.random_u64()),
+            challenge: challenge::ChallengeLimiter::default(),
+            stats: TcpStats::default(),
+        }
+    }
+
+    /// Connections in the table, listeners and closing ones included.
+    pub fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.conns.is_empty()
+    }
+
+    /// The state of socket `id`'s connection.
+    pub fn state(&self, id: SocketId) -> Option<State> {
+        self.conns.get(&id).map(|t| t.state)
+    }
+
+    /// Connections in `state` (for tests and `netstat`).
+    pub fn count_in(&self, state: State) -> usize {
+        self.conns.values().filter(|t| t.state == state).count()
+    }
+
+    /// (effective MSS, our announced MSS, send window scale, receive window
+    /// scale, timestamps on, SACK on) of a connection: what the handshake
+    /// settled.
+    pub fn negotiated(&self, id: SocketId) -> Option<(u32, u16, u8, u8, bool, bool)> {
+        self.conns.get(&id).map(|t| {
+            (
+                t.mss,
+                t.our_mss,
+                t.snd_wscale,
+                t.rcv_wscale,
+                t.ts_ok,
+                t.sack_ok,
+            )
+        })
+    }
+
+    /// The current retransmission timeout of a connection.
+    pub fn rto(&self, id: SocketId) -> Option<std::time::Duration> {
+        self.conns.get(&id).map(|t| t.rtt.rto())
+    }
 }
 
 impl Stack {
-    pub(crate) fn tcp_open(&mut self, ctx: &mut impl Ctx, v6: bool) -> Result<SocketId, Error> {
-        let _ = (ctx, v6);
-        Err(todo())
-    }
-    pub(crate) fn tcp_bind(
-        &mut self,
-        ctx: &mut impl Ctx,
-        id: SocketId,
-        local: SocketAddr,
-    ) -> Result<(), Error> {
-        let _ = (ctx, id, local);
-        Err(todo())
-    }
-    pub(crate) fn tcp_connect(
-        &mut self,
-        ctx: &mut impl Ctx,
-        id: SocketId,
-        remote: SocketAddr,
-    ) -> Result<(), Error> {
-        let _ = (ctx, id, remote);
-        Err(todo())
-    }
-    pub(crate) fn tcp_listen(
-        &mut self,
-        ctx: &mut impl Ctx,
-        id: SocketId,
-        backlog: u32,
-    ) -> Result<(), Error> {
-        let _ = (ctx, id, backlog);
-        Err(todo())
-    }
-    pub(crate) fn tcp_accept(
-        &mut self,
-        ctx: &mut impl Ctx,
-        id: SocketId,
-    ) -> Result<(SocketId, SocketAddr), Error> {
-        let _ = (ctx, id);
-        Err(todo())
-    }
-    pub(crate) fn tcp_send(
-        &mut self,
-        ctx: &mut impl Ctx,
-        id: SocketId,
-        data: &[u8],
-    ) -> Result<usize, Error> {
-        let _ = (ctx, id, data);
-        Err(todo())
-    }
-    pub(crate) fn tcp_recv(
-        &mut self,
-        ctx: &mut impl Ctx,
-        id: SocketId,
-        buf: &mut [u8],
-        peek: bool,
-    ) -> Result<RecvInfo, Error> {
-        let _ = (ctx, id, buf, peek);
-        Err(todo())
-    }
-    pub(crate) fn tcp_shutdown(
-        &mut self,
-        ctx: &mut impl Ctx,
-        id: SocketId,
-        read: bool,
-        write: bool,
-    ) -> Result<(), Error> {
-        let _ = (ctx, id, read, write);
-        Err(todo())
-    }
-    pub(crate) fn tcp_setopt(
-        &mut self,
-        ctx: &mut impl Ctx,
-        id: SocketId,
-        opt: SockOpt,
-    ) -> Result<(), Error> {
-        let _ = (ctx, id, opt);
-        Err(todo())
-    }
-    pub(crate) fn tcp_getopt(&self, id: SocketId, name: SockOptName) -> Result<SockOpt, Error> {
-        let _ = (id, name);
-        Err(todo())
-    }
-    pub(crate) fn tcp_readiness(&self, id: SocketId) -> Readiness {
-        let _ = id;
-        Readiness::default()
-    }
-    pub(crate) fn tcp_take_error(&mut self, id: SocketId) -> Option<Error> {
-        let _ = id;
-        None
-    }
-    pub(crate) fn tcp_local(&self, id: SocketId) -> Option<SocketAddr> {
-        let _ = id;
-        None
-    }
-    pub(crate) fn tcp_peer(&self, id: SocketId) -> Option<SocketAddr> {
-        let _ = id;
-        None
-    }
-    pub(crate) fn tcp_info(&self, id: SocketId) -> Option<SocketInfo> {
-        let _ = id;
-        None
-    }
-    /// A segment for us arrived (`pkt` starts with the IP header).
-    pub(crate) fn tcp_input(
-        &mut self,
-        ctx: &mut impl Ctx,
-        pkt: iopkt_pkt::PktBuf,
-        rx: crate::transport::L4Rx,
-    ) {
-        let _ = (ctx, pkt, rx);
+    /// A new TCP socket in CLOSED, in the socket table and ours.
+    pub(crate) fn tcp_new_socket(&mut self, v6: bool) -> Option<SocketId> {
+        if self.tcp.conns.len() >= MAX_CONNECTIONS {
+            return None;
+        }
+        let id = self.sockets.insert(SocketKind::Tcp(TcpSocket {}))?;
+        self.tcp.conns.insert(id, tcb::Tcb::new(v6));
+        Some(id)
     }
 
-    /// Closes a TCP socket (called by `socket_close`).
-    pub(crate) fn tcp_close(&mut self, ctx: &mut impl Ctx, id: SocketId) {
-        let _ = (ctx, id);
+    /// The listener for a segment to `local`: one bound to that address,
+    /// else one bound to the wildcard of its family.
+    pub(crate) fn tcp_find_listener(&self, local: SocketAddr) -> Option<SocketId> {
+        let ids = self.tcp.listeners.get(&local.port())?;
+        let mut wildcard = None;
+        for id in ids {
+            let Some(a) = self.tcp.conns.get(id).and_then(|t| t.local) else {
+                continue;
+            };
+            if a.ip() == local.ip() {
+                return Some(*id);
+            }
+            if a.ip().is_unspecified() && a.is_ipv6() == local.is_ipv6() {
+                wildcard = Some(*id);
+            }
+        }
+        wildcard
+    }
+
+    /// The MSS to announce towards `dst`: the outgoing interface's MTU (or
+    /// path MTU) less the IP and TCP headers (RFC 9293 section 3.7.1).
+    pub(crate) fn tcp_route_mss(&self, dst: IpAddr) -> u16 {
+        let m = match dst {
+            IpAddr::V4(d) => self
+                .ipv4_path(d, None)
+                .map(|p| p.mtu.saturating_sub(40))
+                .unwrap_or(usize::from(tcb::DEFAULT_MSS_V4)),
+            IpAddr::V6(d) => self
+                .ipv6_route_for(&d, None)
+                .map(|(ifx, _)| self.ipv6_path_mtu(ifx, &d).saturating_sub(60))
+                .unwrap_or(usize::from(tcb::DEFAULT_MSS_V6)),
+        };
+        m.clamp(88, 65_495) as u16
+    }
+
+    pub(crate) fn tcp_claim_port(&mut self, port: u16) {
+        *self.tcp.port_refs.entry(port).or_insert(0) += 1;
+    }
+
+    fn tcp_release_port(&mut self, port: u16) {
+        if let Some(n) = self.tcp.port_refs.get_mut(&port) {
+            *n -= 1;
+            if *n == 0 {
+                self.tcp.port_refs.remove(&port);
+            }
+        }
+    }
+
+    /// The connection reached CLOSED: out of the demultiplexing table and
+    /// the timers. An orphan (closed by the application, or never
+    /// accepted) disappears; a socket the application still holds stays,
+    /// in CLOSED, to report its error and end of stream.
+    pub(crate) fn tcp_closed(&mut self, ctx: &mut impl Ctx, id: SocketId) {
+        let Some(t) = self.tcp.conns.get_mut(&id) else {
+            return;
+        };
+        let was = t.state;
+        t.state = State::Closed;
+        t.timers = tcb::Timers::default();
+        t.rcv_fin = true;
+        let key = t.local.zip(t.remote);
+        let embryonic = t.parent.is_some() && was == State::SynReceived;
+        let gone = t.orphan || embryonic;
+        let parent = t.parent;
+        if let Some(k) = key
+            && self.tcp.by_tuple.get(&k) == Some(&id)
+        {
+            self.tcp.by_tuple.remove(&k);
+        }
+        if embryonic
+            && let Some(l) = parent
+                .and_then(|p| self.tcp.conns.get_mut(&p))
+                .and_then(|p| p.listen.as_mut())
+        {
+            l.syn_queue = l.syn_queue.saturating_sub(1);
+        }
+        if gone {
+            self.tcp_forget(id);
+        } else {
+            self.tcp_rearm(id);
+            ctx.socket_ready(id);
+        }
+    }
+
+    /// Removes a connection entirely (table, timers, ports, socket).
+    pub(crate) fn tcp_forget(&mut self, id: SocketId) {
+        let Some(t) = self.tcp.conns.remove(&id) else {
+            return;
+        };
+        if let Some(a) = t.armed {
+            self.tcp.timer_index.remove(&(a, id));
+        }
+        if let Some(k) = t.local.zip(t.remote)
+            && self.tcp.by_tuple.get(&k) == Some(&id)
+        {
+            self.tcp.by_tuple.remove(&k);
+        }
+        if let Some(l) = t.local {
+            self.tcp_release_port(l.port());
+            if t.listen.is_some()
+                && let Some(v) = self.tcp.listeners.get_mut(&l.port())
+            {
+                v.retain(|x| *x != id);
+                if v.is_empty() {
+                    self.tcp.listeners.remove(&l.port());
+                }
+            }
+        }
+        self.sockets.remove(id);
+    }
+
+    pub(crate) fn tcp_enter_time_wait(&mut self, id: SocketId, now: Instant) {
+        if let Some(t) = self.tcp.conns.get_mut(&id) {
+            t.state = State::TimeWait;
+            t.timers = tcb::Timers {
+                close: Some(now + tcb::TIME_WAIT),
+                ..tcb::Timers::default()
+            };
+        }
+    }
+
+    /// A passive connection completed its handshake: to the accept queue.
+    pub(crate) fn tcp_to_accept_queue(&mut self, ctx: &mut impl Ctx, lid: SocketId, id: SocketId) {
+        if let Some(l) = self.tcp.conns.get_mut(&lid).and_then(|p| p.listen.as_mut()) {
+            l.syn_queue = l.syn_queue.saturating_sub(1);
+            l.accept_queue.push_back(id);
+            ctx.socket_ready(lid);
+        }
     }
 }

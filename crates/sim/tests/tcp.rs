@@ -1,0 +1,1316 @@
+//! TCP between whole stacks on the simulated network, in virtual time:
+//! handshakes, transfers through impaired links, closing in every order,
+//! timers, the RFC 5961 protections and hostile segments.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use iopkt_impair::Impairment;
+use iopkt_sim::{Captured, LinkCfg, NodeId, Sim};
+use iopkt_stack::error::Error;
+use iopkt_stack::socket::SocketId;
+use iopkt_stack::tcp::State;
+use iopkt_stack::transport::{SockOpt, SockOptName, SockType};
+use iopkt_stack::{IfIndex, PktBuf};
+use iopkt_wire::checksum;
+use iopkt_wire::tcp as wire;
+
+struct Net {
+    sim: Sim,
+    a: NodeId,
+    b: NodeId,
+    ia: IfIndex,
+    ib: IfIndex,
+}
+
+const A4: &str = "10.0.0.1";
+const B4: &str = "10.0.0.2";
+const A6: &str = "fd00::1";
+const B6: &str = "fd00::2";
+
+fn sa(ip: &str, port: u16) -> SocketAddr {
+    SocketAddr::new(ip.parse::<IpAddr>().expect("test address"), port)
+}
+
+fn net_with(seed: u64, latency: Duration) -> Net {
+    let mut sim = Sim::new(seed);
+    let a = sim.add_node("a");
+    let b = sim.add_node("b");
+    let (ia, ib) = sim.connect(
+        a,
+        b,
+        LinkCfg {
+            latency,
+            ..LinkCfg::default()
+        },
+    );
+    for (n, i, v4, v6) in [(a, ia, A4, A6), (b, ib, B4, B6)] {
+        sim.with(n, |s, c| {
+            s.add_addr4(c, i, v4.parse().unwrap(), 24, false).unwrap();
+            s.add_addr6(c, i, v6.parse().unwrap(), 64).unwrap();
+        });
+    }
+    // Duplicate address detection must finish before IPv6 can be used.
+    sim.run_for(Duration::from_secs(3));
+    Net { sim, a, b, ia, ib }
+}
+
+fn net() -> Net {
+    net_with(7, Duration::from_millis(5))
+}
+
+fn open(sim: &mut Sim, n: NodeId, v6: bool) -> SocketId {
+    sim.with(n, |s, c| s.socket_open(c, v6, SockType::Stream))
+        .expect("socket")
+}
+
+fn listen_on(sim: &mut Sim, n: NodeId, at: SocketAddr, backlog: u32) -> SocketId {
+    let l = open(sim, n, at.is_ipv6());
+    sim.with(n, |s, c| s.socket_bind(c, l, at)).expect("bind");
+    sim.with(n, |s, c| s.socket_listen(c, l, backlog))
+        .expect("listen");
+    l
+}
+
+fn connect(sim: &mut Sim, n: NodeId, to: SocketAddr) -> SocketId {
+    let id = open(sim, n, to.is_ipv6());
+    let r = sim.with(n, |s, c| s.socket_connect(c, id, to));
+    assert_eq!(r, Err(Error::InProgress));
+    id
+}
+
+fn state(sim: &Sim, n: NodeId, id: SocketId) -> Option<State> {
+    sim.stack(n).tcp.state(id)
+}
+
+fn accept(sim: &mut Sim, n: NodeId, l: SocketId) -> Result<(SocketId, SocketAddr), Error> {
+    sim.with(n, |s, c| s.socket_accept(c, l))
+}
+
+/// A connection from `a` to `b` (port 80), established: (client, server).
+fn established(net: &mut Net, v6: bool) -> (SocketId, SocketId) {
+    let (a, b) = (net.a, net.b);
+    let at = if v6 { sa(B6, 80) } else { sa(B4, 80) };
+    let l = listen_on(&mut net.sim, b, at, 16);
+    let c = connect(&mut net.sim, a, at);
+    let mut server = None;
+    let ok = net.sim.run_until(Duration::from_secs(5), |s| {
+        if server.is_none() {
+            server = accept(s, b, l).ok().map(|x| x.0);
+        }
+        server.is_some() && state(s, a, c) == Some(State::Established)
+    });
+    assert!(ok, "handshake did not complete");
+    (c, server.unwrap())
+}
+
+fn pattern(len: usize, salt: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| ((i * 31 + i / 251) as u8) ^ salt)
+        .collect()
+}
+
+fn recv_all(sim: &mut Sim, n: NodeId, id: SocketId, into: &mut Vec<u8>) -> Result<bool, Error> {
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        match sim.with(n, |s, c| s.socket_recv(c, id, &mut buf, false)) {
+            Ok(i) if i.len == 0 => return Ok(true),
+            Ok(i) => into.extend_from_slice(&buf[..i.len]),
+            Err(Error::WouldBlock) => return Ok(false),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Sends `data` from (tx, ts) to (rx, rs) as fast as the connection
+/// takes it; returns what arrived within `limit`.
+fn pump(
+    sim: &mut Sim,
+    (tx, ts): (NodeId, SocketId),
+    (rx, rs): (NodeId, SocketId),
+    data: &[u8],
+    limit: Duration,
+) -> Vec<u8> {
+    let mut sent = 0;
+    let mut got = Vec::new();
+    sim.run_until(limit, |s| {
+        while sent < data.len() {
+            match s.with(tx, |st, c| st.socket_send(c, ts, &data[sent..], None)) {
+                Ok(n) => sent += n,
+                Err(Error::WouldBlock) => break,
+                Err(e) => panic!("send: {e}"),
+            }
+        }
+        recv_all(s, rx, rs, &mut got).expect("recv");
+        got.len() >= data.len()
+    });
+    got
+}
+
+/// TCP segments in captured frames: (from node, flags, seq, ack, window,
+/// payload length, options).
+struct SegView {
+    from: NodeId,
+    time: iopkt_stack::Instant,
+    flags: u8,
+    seq: u32,
+    ack: u32,
+    wnd: u16,
+    len: usize,
+    opts: wire::TcpOptions,
+}
+
+fn tcp_of(c: &Captured) -> Option<SegView> {
+    let f = &c.frame;
+    let et = u16::from_be_bytes([*f.get(12)?, *f.get(13)?]);
+    let l4 = match et {
+        0x0800 if f.get(23) == Some(&6) => 14 + usize::from(f.get(14)? & 0x0f) * 4,
+        0x86dd if f.get(20) == Some(&6) => 14 + 40,
+        _ => return None,
+    };
+    let seg = f.get(l4..)?;
+    let (h, o) = wire::TcpHdr::parse(seg)?;
+    Some(SegView {
+        from: c.from,
+        time: c.time,
+        flags: h.flags,
+        seq: h.seq.get(),
+        ack: h.ack.get(),
+        wnd: h.window.get(),
+        len: seg.len() - h.header_len(),
+        opts: wire::TcpOptions::parse(o),
+    })
+}
+
+fn segments(sim: &mut Sim) -> Vec<SegView> {
+    sim.take_captured().iter().filter_map(tcp_of).collect()
+}
+
+#[test]
+fn handshake_over_ipv4_negotiates_mss_options_and_addresses() {
+    let mut net = net();
+    net.sim.capture();
+    let (c, s) = established(&mut net, false);
+    let (a, b) = (net.a, net.b);
+    assert_eq!(state(&net.sim, b, s), Some(State::Established));
+    let segs = segments(&mut net.sim);
+    let syn = segs.iter().find(|x| x.flags == wire::SYN).expect("SYN");
+    assert_eq!(syn.opts.mss, Some(1460));
+    assert!(syn.opts.sack_permitted && syn.opts.timestamp.is_some());
+    let synack = segs
+        .iter()
+        .find(|x| x.flags == wire::SYN | wire::ACK)
+        .expect("SYN-ACK");
+    assert_eq!(synack.ack, syn.seq.wrapping_add(1));
+    // 1460 less the 12 bytes of the timestamp option.
+    let (mss, ours, _, _, ts, sack) = net.sim.stack(a).tcp.negotiated(c).unwrap();
+    assert_eq!((mss, ours, ts, sack), (1448, 1460, true, true));
+    let peer = net.sim.stack(a).socket_peer(c);
+    assert_eq!(peer, Some(sa(B4, 80)));
+    let local = net.sim.stack(a).socket_local(c).unwrap();
+    assert_eq!(local.ip(), A4.parse::<IpAddr>().unwrap());
+    assert!((32_768..=60_999).contains(&local.port()));
+    assert_eq!(net.sim.stack(b).socket_peer(s), Some(local));
+    let w = net.sim.stack(a).socket_readiness(c);
+    assert!(w.writable && !w.readable);
+    let info = net
+        .sim
+        .stack(b)
+        .socket_list()
+        .into_iter()
+        .find(|i| i.id == s)
+        .unwrap();
+    assert_eq!((info.proto, info.state), ("tcp", "ESTABLISHED"));
+    let st = net.sim.stack(a).tcp.stats;
+    assert_eq!((st.active_opens, st.established), (1, 1));
+    assert_eq!(net.sim.stack(b).tcp.stats.passive_opens, 1);
+}
+
+#[test]
+fn handshake_over_ipv6() {
+    let mut net = net();
+    let (c, s) = established(&mut net, true);
+    let (mss, ours, ..) = net.sim.stack(net.a).tcp.negotiated(c).unwrap();
+    assert_eq!((mss, ours), (1428, 1440));
+    assert_eq!(
+        net.sim.stack(net.b).socket_peer(s).unwrap().ip(),
+        A6.parse::<IpAddr>().unwrap()
+    );
+    let info = net.sim.stack(net.a).socket_list();
+    assert!(info.iter().any(|i| i.id == c && i.proto == "tcp6"));
+}
+
+#[test]
+fn a_megabyte_each_way_arrives_intact() {
+    let mut net = net();
+    let (c, s) = established(&mut net, false);
+    let (a, b) = (net.a, net.b);
+    let up = pattern(1 << 20, 0x5a);
+    let got = pump(&mut net.sim, (a, c), (b, s), &up, Duration::from_secs(60));
+    assert!(got == up, "upload corrupted or short: {} bytes", got.len());
+    let down = pattern(1 << 20, 0xa5);
+    let got = pump(&mut net.sim, (b, s), (a, c), &down, Duration::from_secs(60));
+    assert!(
+        got == down,
+        "download corrupted or short: {} bytes",
+        got.len()
+    );
+}
+
+fn shutdown_write(sim: &mut Sim, n: NodeId, id: SocketId) {
+    sim.with(n, |s, c| s.socket_shutdown(c, id, false, true))
+        .expect("shutdown");
+}
+
+#[test]
+fn half_close_keeps_the_other_direction_open() {
+    let mut net = net();
+    let (c, s) = established(&mut net, false);
+    let (a, b) = (net.a, net.b);
+    net.sim
+        .with(a, |st, cx| st.socket_send(cx, c, b"request", None))
+        .unwrap();
+    shutdown_write(&mut net.sim, a, c);
+    assert_eq!(
+        net.sim.with(a, |st, cx| st.socket_send(cx, c, b"x", None)),
+        Err(Error::BrokenPipe)
+    );
+    let mut got = Vec::new();
+    assert!(net.sim.run_until(Duration::from_secs(2), |sim| {
+        recv_all(sim, b, s, &mut got).unwrap()
+    }));
+    assert_eq!(got, b"request");
+    assert_eq!(state(&net.sim, b, s), Some(State::CloseWait));
+    // The ACK of the FIN is on its way.
+    net.sim.run_for(Duration::from_millis(50));
+    assert_eq!(state(&net.sim, a, c), Some(State::FinWait2));
+    // The server still talks; the client still reads.
+    let reply = pattern(100_000, 3);
+    let back = pump(
+        &mut net.sim,
+        (b, s),
+        (a, c),
+        &reply,
+        Duration::from_secs(10),
+    );
+    assert!(back == reply);
+    net.sim.with(b, |st, cx| st.socket_close(cx, s));
+    let mut rest = Vec::new();
+    assert!(net.sim.run_until(Duration::from_secs(2), |sim| {
+        recv_all(sim, a, c, &mut rest).unwrap()
+    }));
+    assert!(rest.is_empty());
+    assert_eq!(state(&net.sim, a, c), Some(State::TimeWait));
+    // The server's side is gone once its FIN was acknowledged.
+    net.sim.run_for(Duration::from_secs(1));
+    assert_eq!(state(&net.sim, b, s), None);
+}
+
+#[test]
+fn time_wait_lasts_sixty_seconds_then_the_connection_is_gone() {
+    let mut net = net();
+    let (c, s) = established(&mut net, false);
+    let (a, b) = (net.a, net.b);
+    net.sim.with(a, |st, cx| st.socket_close(cx, c));
+    assert!(net.sim.run_until(Duration::from_secs(2), |sim| {
+        state(sim, a, c) == Some(State::FinWait2)
+    }));
+    net.sim.with(b, |st, cx| st.socket_close(cx, s));
+    assert!(net.sim.run_until(Duration::from_secs(2), |sim| {
+        state(sim, a, c) == Some(State::TimeWait)
+    }));
+    let entered = net.sim.now();
+    assert!(
+        net.sim
+            .run_until(Duration::from_secs(120), |sim| state(sim, a, c).is_none())
+    );
+    let waited = net.sim.now() - entered;
+    assert!(
+        waited >= Duration::from_secs(60) && waited < Duration::from_millis(60_100),
+        "TIME-WAIT lasted {waited:?}"
+    );
+    assert_eq!(net.sim.stack(a).tcp.len(), 0);
+    assert_eq!(net.sim.stack(a).sockets.len(), 0);
+}
+
+#[test]
+fn simultaneous_open_establishes_both_ends() {
+    let mut net = net();
+    let (a, b) = (net.a, net.b);
+    let ca = open(&mut net.sim, a, false);
+    let cb = open(&mut net.sim, b, false);
+    net.sim
+        .with(a, |s, c| s.socket_bind(c, ca, sa(A4, 5000)))
+        .unwrap();
+    net.sim
+        .with(b, |s, c| s.socket_bind(c, cb, sa(B4, 6000)))
+        .unwrap();
+    // ARP first, so both SYNs cross on the wire.
+    net.sim.capture();
+    assert_eq!(
+        net.sim
+            .with(a, |s, c| s.socket_connect(c, ca, sa(B4, 6000))),
+        Err(Error::InProgress)
+    );
+    assert_eq!(
+        net.sim
+            .with(b, |s, c| s.socket_connect(c, cb, sa(A4, 5000))),
+        Err(Error::InProgress)
+    );
+    assert!(net.sim.run_until(Duration::from_secs(10), |sim| {
+        state(sim, a, ca) == Some(State::Established)
+            && state(sim, b, cb) == Some(State::Established)
+    }));
+    let segs = segments(&mut net.sim);
+    let syns = segs.iter().filter(|x| x.flags == wire::SYN).count();
+    let synacks = segs
+        .iter()
+        .filter(|x| x.flags == wire::SYN | wire::ACK)
+        .count();
+    assert!(syns >= 2 && synacks >= 2, "{syns} SYNs, {synacks} SYN-ACKs");
+    let data = pattern(5000, 9);
+    let got = pump(
+        &mut net.sim,
+        (a, ca),
+        (b, cb),
+        &data,
+        Duration::from_secs(5),
+    );
+    assert!(got == data);
+}
+
+#[test]
+fn simultaneous_close_goes_through_closing() {
+    let mut net = net_with(11, Duration::from_millis(20));
+    let (c, s) = established(&mut net, false);
+    let (a, b) = (net.a, net.b);
+    shutdown_write(&mut net.sim, a, c);
+    shutdown_write(&mut net.sim, b, s);
+    assert_eq!(state(&net.sim, a, c), Some(State::FinWait1));
+    let mut saw_closing = false;
+    assert!(net.sim.run_until(Duration::from_secs(5), |sim| {
+        saw_closing |= state(sim, a, c) == Some(State::Closing);
+        state(sim, a, c) == Some(State::TimeWait) && state(sim, b, s) == Some(State::TimeWait)
+    }));
+    assert!(saw_closing);
+    let mut v = Vec::new();
+    assert_eq!(recv_all(&mut net.sim, a, c, &mut v), Ok(true));
+}
+
+#[test]
+fn a_closed_port_refuses_with_a_reset() {
+    let mut net = net();
+    let (a, b) = (net.a, net.b);
+    let c = connect(&mut net.sim, a, sa(B4, 9));
+    assert!(net.sim.run_until(Duration::from_secs(2), |sim| {
+        sim.stack(a).socket_readiness(c).error
+    }));
+    assert_eq!(
+        net.sim.with(a, |s, _| s.socket_take_error(c)),
+        Some(Error::ConnRefused)
+    );
+    assert_eq!(state(&net.sim, a, c), Some(State::Closed));
+    assert_eq!(net.sim.stack(b).tcp.stats.no_port, 1);
+    assert_eq!(net.sim.stack(b).tcp.stats.resets_out, 1);
+    assert_eq!(net.sim.stack(a).tcp.stats.attempt_fails, 1);
+}
+
+#[test]
+fn connect_to_an_unplugged_peer_times_out_after_six_retries() {
+    let mut net = net();
+    let (a, b) = (net.a, net.b);
+    // Resolve the neighbour first so only TCP's timers count.
+    let l = listen_on(&mut net.sim, b, sa(B4, 80), 4);
+    let c0 = connect(&mut net.sim, a, sa(B4, 80));
+    net.sim.run_for(Duration::from_millis(100));
+    assert_eq!(state(&net.sim, a, c0), Some(State::Established));
+    let _ = l;
+    net.sim.set_connected(a, net.ia, false);
+    let start = net.sim.now();
+    let c = connect(&mut net.sim, a, sa(B4, 80));
+    assert!(net.sim.run_until(Duration::from_secs(300), |sim| {
+        sim.stack(a).socket_readiness(c).error
+    }));
+    // 1 + 2 + 4 + 8 + 16 + 32 + 64 seconds.
+    let took = net.sim.now() - start;
+    assert_eq!(took, Duration::from_secs(127));
+    assert_eq!(
+        net.sim.with(a, |s, _| s.socket_take_error(c)),
+        Some(Error::TimedOut)
+    );
+}
+
+#[test]
+fn bulk_transfer_survives_loss_reordering_and_duplication() {
+    let mut net = net_with(21, Duration::from_millis(10));
+    let (c, s) = established(&mut net, false);
+    let (a, b) = (net.a, net.b);
+    let bad = Impairment {
+        loss: 2.0,
+        reorder: 2.0,
+        dup: 1.0,
+        ..Impairment::default()
+    };
+    net.sim.set_impairment(a, net.ia, bad);
+    let data = pattern(2 << 20, 0x77);
+    let got = pump(
+        &mut net.sim,
+        (a, c),
+        (b, s),
+        &data,
+        Duration::from_secs(300),
+    );
+    assert_eq!(got.len(), data.len());
+    assert!(got == data, "bytes differ");
+    let st = net.sim.stack(a).tcp.stats;
+    assert!(st.retrans_segs > 0, "loss must have caused retransmissions");
+    assert!(
+        st.fast_retransmits > 0,
+        "three duplicate ACKs should have been seen"
+    );
+    assert!(net.sim.stack(b).tcp.stats.ooo_segments > 0);
+    // Both directions still work afterwards.
+    let back = pattern(50_000, 1);
+    assert!(pump(&mut net.sim, (b, s), (a, c), &back, Duration::from_secs(60)) == back);
+    // Many small connections' worth of endings through the same link:
+    // data then FIN, each must reach end of stream intact.
+    for round in 0..20u8 {
+        let tail = pattern(30_000, round);
+        let mut sent = 0;
+        while sent < tail.len() {
+            sent += net
+                .sim
+                .with(a, |st, cx| st.socket_send(cx, c, &tail[sent..], None))
+                .unwrap_or(0);
+            net.sim.run_for(Duration::from_millis(5));
+            let mut sink = Vec::new();
+            recv_all(&mut net.sim, b, s, &mut sink).unwrap();
+        }
+        if round == 19 {
+            shutdown_write(&mut net.sim, a, c);
+        }
+    }
+    let mut rest = Vec::new();
+    assert!(net.sim.run_until(Duration::from_secs(120), |sim| {
+        recv_all(sim, b, s, &mut rest).unwrap()
+    }));
+    assert_eq!(state(&net.sim, b, s), Some(State::CloseWait));
+}
+
+#[test]
+fn a_receiver_that_does_not_read_gets_window_probes_with_backoff() {
+    let mut net = net();
+    let (a, b) = (net.a, net.b);
+    let l = listen_on(&mut net.sim, b, sa(B4, 80), 4);
+    net.sim
+        .with(b, |st, cx| {
+            st.socket_setopt(cx, l, SockOpt::RecvBuf(16_384))
+        })
+        .unwrap();
+    let c = connect(&mut net.sim, a, sa(B4, 80));
+    let mut s = None;
+    assert!(net.sim.run_until(Duration::from_secs(2), |sim| {
+        s = s.or(accept(sim, b, l).ok().map(|x| x.0));
+        s.is_some()
+    }));
+    let s = s.unwrap();
+    let data = pattern(100_000, 5);
+    let sent = net
+        .sim
+        .with(a, |st, cx| st.socket_send(cx, c, &data, None))
+        .unwrap();
+    net.sim.capture();
+    net.sim.run_for(Duration::from_secs(30));
+    let segs = segments(&mut net.sim);
+    // The window closed after 16 KiB; probes went out at growing
+    // intervals.
+    let zero = segs.iter().filter(|x| x.from == b && x.wnd == 0).count();
+    assert!(zero > 0, "the receiver advertised a zero window");
+    let probes: Vec<_> = segs
+        .iter()
+        .filter(|x| x.from == a && x.len == 0 && x.flags == wire::ACK)
+        .map(|x| x.time)
+        .collect();
+    let n = net.sim.stack(a).tcp.stats.window_probes as usize;
+    assert!((3..=12).contains(&n), "{n} probes in 30 s");
+    assert!(probes.len() >= n);
+    let gaps: Vec<Duration> = probes.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.last() > gaps.first(), "probe intervals grow: {gaps:?}");
+    // Reading reopens the window; everything arrives.
+    let mut got = Vec::new();
+    assert!(net.sim.run_until(Duration::from_secs(30), |sim| {
+        recv_all(sim, b, s, &mut got).unwrap();
+        got.len() >= sent
+    }));
+    assert!(got[..] == data[..sent]);
+}
+
+#[test]
+fn an_orphan_facing_a_shut_window_gives_up() {
+    let mut net = net();
+    let (a, b) = (net.a, net.b);
+    let l = listen_on(&mut net.sim, b, sa(B4, 80), 4);
+    net.sim
+        .with(b, |st, cx| st.socket_setopt(cx, l, SockOpt::RecvBuf(4096)))
+        .unwrap();
+    let c = connect(&mut net.sim, a, sa(B4, 80));
+    net.sim.run_for(Duration::from_millis(100));
+    let (s, _) = accept(&mut net.sim, b, l).unwrap();
+    net.sim
+        .with(a, |st, cx| st.socket_send(cx, c, &[7u8; 50_000], None))
+        .unwrap();
+    net.sim.run_for(Duration::from_secs(5));
+    net.sim.with(a, |st, cx| st.socket_close(cx, c));
+    assert_eq!(net.sim.stack(a).tcp.state(c), Some(State::FinWait1));
+    assert!(net.sim.run_until(Duration::from_secs(3600), |sim| {
+        sim.stack(a).tcp.is_empty()
+    }));
+    assert!(net.sim.stack(a).tcp.stats.window_probes >= 15);
+    net.sim.run_for(Duration::from_millis(100));
+    assert_eq!(state(&net.sim, b, s), Some(State::Closed));
+}
+
+/// Data segments `a` sends while writing `writes` small chunks, with the
+/// given TCP_NODELAY.
+fn small_write_segments(nodelay: bool) -> (usize, Vec<u8>) {
+    let mut net = net_with(5, Duration::from_millis(20));
+    let (c, s) = established(&mut net, false);
+    let (a, b) = (net.a, net.b);
+    net.sim
+        .with(a, |st, cx| {
+            st.socket_setopt(cx, c, SockOpt::NoDelay(nodelay))
+        })
+        .unwrap();
+    assert_eq!(
+        net.sim.stack(a).socket_getopt(c, SockOptName::NoDelay),
+        Ok(SockOpt::NoDelay(nodelay))
+    );
+    net.sim.capture();
+    let mut want = Vec::new();
+    for i in 0..50u8 {
+        let chunk = [i; 10];
+        want.extend_from_slice(&chunk);
+        net.sim
+            .with(a, |st, cx| st.socket_send(cx, c, &chunk, None))
+            .unwrap();
+        net.sim.run_for(Duration::from_millis(2));
+    }
+    let mut got = Vec::new();
+    net.sim.run_until(Duration::from_secs(5), |sim| {
+        recv_all(sim, b, s, &mut got).unwrap();
+        got.len() >= want.len()
+    });
+    assert!(got == want);
+    let n = segments(&mut net.sim)
+        .iter()
+        .filter(|x| x.from == a && x.len > 0)
+        .count();
+    (n, got)
+}
+
+#[test]
+fn nagle_coalesces_small_writes_and_nodelay_does_not() {
+    let (nagle, _) = small_write_segments(false);
+    let (nodelay, _) = small_write_segments(true);
+    assert_eq!(nodelay, 50);
+    // One segment per round trip (40 ms) while 2 ms writes accumulate.
+    assert!(nagle <= 6, "Nagle sent {nagle} segments");
+}
+
+#[test]
+fn a_lone_segment_is_acknowledged_after_the_delayed_ack_timer() {
+    let mut net = net_with(3, Duration::from_millis(1));
+    let (c, _s) = established(&mut net, false);
+    let (a, b) = (net.a, net.b);
+    net.sim.run_for(Duration::from_secs(1));
+    net.sim.capture();
+    net.sim
+        .with(a, |st, cx| st.socket_send(cx, c, b"ping", None))
+        .unwrap();
+    net.sim.run_for(Duration::from_secs(1));
+    let segs = segments(&mut net.sim);
+    let data = segs.iter().find(|x| x.from == a && x.len == 4).unwrap();
+    let ack = segs
+        .iter()
+        .find(|x| x.from == b && x.ack == data.seq.wrapping_add(4))
+        .unwrap();
+    let delay = ack.time - data.time;
+    // 1 ms on the wire, then the 40 ms timer.
+    assert_eq!(delay, Duration::from_millis(41));
+    assert_eq!(net.sim.stack(b).tcp.stats.delayed_acks, 1);
+    // Two full segments are acknowledged at once.
+    net.sim.capture();
+    let two = pattern(2 * 1448, 0);
+    net.sim
+        .with(a, |st, cx| st.socket_send(cx, c, &two, None))
+        .unwrap();
+    net.sim.run_for(Duration::from_secs(1));
+    let segs = segments(&mut net.sim);
+    let last = segs.iter().rfind(|x| x.from == a && x.len > 0).unwrap();
+    let ack = segs
+        .iter()
+        .find(|x| x.from == b && x.ack == last.seq.wrapping_add(last.len as u32))
+        .unwrap();
+    assert_eq!(ack.time - last.time, Duration::from_millis(1));
+}
+
+#[test]
+fn window_scaling_opens_a_large_window() {
+    let mut net = net_with(8, Duration::from_millis(50));
+    let (a, b) = (net.a, net.b);
+    let l = listen_on(&mut net.sim, b, sa(B4, 80), 4);
+    net.sim
+        .with(b, |st, cx| {
+            st.socket_setopt(cx, l, SockOpt::RecvBuf(4 << 20))
+        })
+        .unwrap();
+    let c = open(&mut net.sim, a, false);
+    net.sim
+        .with(a, |st, cx| {
+            st.socket_setopt(cx, c, SockOpt::SendBuf(4 << 20))
+        })
+        .unwrap();
+    assert_eq!(
+        net.sim
+            .with(a, |st, cx| st.socket_connect(cx, c, sa(B4, 80))),
+        Err(Error::InProgress)
+    );
+    let mut s = None;
+    assert!(net.sim.run_until(Duration::from_secs(2), |sim| {
+        s = s.or(accept(sim, b, l).ok().map(|x| x.0));
+        s.is_some() && state(sim, a, c) == Some(State::Established)
+    }));
+    let s = s.unwrap();
+    let (_, _, snd_ws, _, _, _) = net.sim.stack(a).tcp.negotiated(c).unwrap();
+    assert_eq!(snd_ws, 7, "4 MiB needs a shift of 7");
+    let (_, _, _, rcv_ws, _, _) = net.sim.stack(b).tcp.negotiated(s).unwrap();
+    assert_eq!(rcv_ws, 7);
+    // With a 100 ms round trip, 8 MiB would take minutes through a
+    // 64 KiB window (about 0.6 MiB/s); the scaled window does it fast.
+    let data = pattern(8 << 20, 2);
+    let start = net.sim.now();
+    let got = pump(&mut net.sim, (a, c), (b, s), &data, Duration::from_secs(60));
+    assert!(got == data);
+    let took = net.sim.now() - start;
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+/// The last captured TCP frame from `from`, for forging a segment like it.
+fn last_tcp_frame(caps: &[Captured], from: NodeId) -> Vec<u8> {
+    caps.iter()
+        .rev()
+        .find(|c| c.from == from && tcp_of(c).is_some())
+        .map(|c| c.frame.clone())
+        .expect("a TCP frame")
+}
+
+/// Rewrites an Ethernet + IPv4 + TCP frame's flags, sequence number and
+/// payload, fixing the lengths and checksums.
+fn forge_v4(frame: &[u8], flags: u8, seq: u32, payload: &[u8]) -> PktBuf {
+    let ihl = usize::from(frame[14] & 0x0f) * 4;
+    let l4 = 14 + ihl;
+    let thl = usize::from(frame[l4 + 12] >> 4) * 4;
+    let mut f = frame[..l4 + thl].to_vec();
+    f.extend_from_slice(payload);
+    let total = (f.len() - 14) as u16;
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    f[24..26].copy_from_slice(&[0, 0]);
+    let c = checksum::checksum(&f[14..14 + ihl]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f[l4 + 4..l4 + 8].copy_from_slice(&seq.to_be_bytes());
+    f[l4 + 13] = flags;
+    f[l4 + 16..l4 + 18].copy_from_slice(&[0, 0]);
+    let src: [u8; 4] = f[26..30].try_into().unwrap();
+    let dst: [u8; 4] = f[30..34].try_into().unwrap();
+    let p = checksum::pseudo_v4(src.into(), dst.into(), 6, (f.len() - l4) as u16);
+    let c = checksum::finish(checksum::sum(p, &f[l4..]));
+    f[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
+    PktBuf::from_slice(&f)
+}
+
+#[test]
+fn an_in_window_reset_that_is_not_exact_gets_a_challenge_ack() {
+    let mut net = net();
+    let (c, s) = established(&mut net, false);
+    let (a, b, ib) = (net.a, net.b, net.ib);
+    net.sim.capture();
+    net.sim
+        .with(a, |st, cx| st.socket_send(cx, c, b"hello", None))
+        .unwrap();
+    net.sim.run_for(Duration::from_secs(1));
+    let caps = net.sim.take_captured();
+    let frame = last_tcp_frame(&caps, a);
+    let seg = tcp_of(
+        caps.iter()
+            .rev()
+            .find(|x| x.from == a && tcp_of(x).is_some())
+            .unwrap(),
+    )
+    .unwrap();
+    // The next sequence number b expects from a.
+    let nxt = seg.seq.wrapping_add(seg.len as u32);
+    net.sim.capture();
+    // In the window, but not RCV.NXT: RFC 5961 section 3.2.
+    let rst = forge_v4(&frame, wire::RST, nxt.wrapping_add(1000), &[]);
+    net.sim.with(b, |st, cx| st.input(cx, ib, [rst]));
+    net.sim.run_for(Duration::from_millis(100));
+    assert_eq!(state(&net.sim, b, s), Some(State::Established));
+    assert_eq!(net.sim.stack(b).tcp.stats.challenge_acks, 1);
+    let acks = segments(&mut net.sim);
+    assert!(
+        acks.iter()
+            .any(|x| x.from == b && x.flags == wire::ACK && x.ack == nxt)
+    );
+    // A SYN in the window: also a challenge ACK (section 4.2).
+    let syn = forge_v4(&frame, wire::SYN, nxt.wrapping_add(10), &[]);
+    net.sim.with(b, |st, cx| st.input(cx, ib, [syn]));
+    assert_eq!(net.sim.stack(b).tcp.stats.challenge_acks, 2);
+    assert_eq!(state(&net.sim, b, s), Some(State::Established));
+    // Data whose ACK acknowledges what b never sent (section 5.2):
+    // dropped, with a challenge ACK.
+    let bogus = Hostile {
+        to_listener: false,
+        flags: wire::ACK | wire::PSH,
+        seq_delta: 0,
+        ack_delta: 1_000_000,
+        wnd: 1000,
+        options: Vec::new(),
+        payload: b"injected".to_vec(),
+    };
+    let pkt = forge_any(&frame, &bogus, nxt, seg.ack);
+    net.sim.with(b, |st, cx| st.input(cx, ib, [pkt]));
+    assert_eq!(net.sim.stack(b).tcp.stats.challenge_acks, 3);
+    let mut got = Vec::new();
+    assert_eq!(recv_all(&mut net.sim, b, s, &mut got), Ok(false));
+    assert_eq!(got, b"hello");
+    // The exact one resets.
+    let rst = forge_v4(&frame, wire::RST, nxt, &[]);
+    net.sim.with(b, |st, cx| st.input(cx, ib, [rst]));
+    assert_eq!(state(&net.sim, b, s), Some(State::Closed));
+    assert_eq!(
+        net.sim.with(b, |st, _| st.socket_take_error(s)),
+        Some(Error::ConnReset)
+    );
+    // Outside the window: ignored with a plain ACK, nothing else.
+    let _ = c;
+}
+
+#[test]
+fn a_listener_holds_no_more_than_its_backlog() {
+    let mut net = net();
+    let (a, b) = (net.a, net.b);
+    let l = listen_on(&mut net.sim, b, sa(B4, 80), 2);
+    let clients: Vec<SocketId> = (0..5)
+        .map(|_| connect(&mut net.sim, a, sa(B4, 80)))
+        .collect();
+    net.sim.run_for(Duration::from_millis(500));
+    let info = net.sim.stack(b).tcp.count_in(State::Established);
+    assert_eq!(info, 2, "only the backlog's worth is established");
+    assert!(net.sim.stack(b).tcp.stats.listen_overflows >= 3);
+    let mut accepted = Vec::new();
+    // Accepting makes room; the others get in on their SYN retries.
+    assert!(net.sim.run_until(Duration::from_secs(30), |sim| {
+        while let Ok((id, _)) = accept(sim, b, l) {
+            accepted.push(id);
+        }
+        accepted.len() == 5
+    }));
+    assert!(
+        clients
+            .iter()
+            .all(|c| state(&net.sim, a, *c) == Some(State::Established))
+    );
+    assert_eq!(accept(&mut net.sim, b, l), Err(Error::WouldBlock));
+}
+
+#[test]
+fn a_thousand_connections_between_two_hosts_all_complete() {
+    let mut net = net_with(13, Duration::from_millis(2));
+    let (a, b) = (net.a, net.b);
+    let l = listen_on(&mut net.sim, b, sa(B4, 80), 4096);
+    let clients: Vec<SocketId> = (0..1000)
+        .map(|_| connect(&mut net.sim, a, sa(B4, 80)))
+        .collect();
+    let mut servers = Vec::new();
+    assert!(net.sim.run_until(Duration::from_secs(30), |sim| {
+        while let Ok((id, _)) = accept(sim, b, l) {
+            servers.push(id);
+        }
+        servers.len() == 1000
+    }));
+    for (i, c) in clients.iter().enumerate() {
+        let msg = format!("client {i}");
+        net.sim
+            .with(a, |st, cx| st.socket_send(cx, *c, msg.as_bytes(), None))
+            .unwrap();
+        net.sim
+            .with(a, |st, cx| st.socket_shutdown(cx, *c, false, true))
+            .unwrap();
+    }
+    let mut got: Vec<Vec<u8>> = vec![Vec::new(); servers.len()];
+    let mut done = vec![false; servers.len()];
+    assert!(net.sim.run_until(Duration::from_secs(30), |sim| {
+        for (i, s) in servers.iter().enumerate() {
+            if !done[i] {
+                done[i] = recv_all(sim, b, *s, &mut got[i]).unwrap();
+            }
+        }
+        done.iter().all(|d| *d)
+    }));
+    let mut texts: Vec<String> = got
+        .into_iter()
+        .map(|v| String::from_utf8(v).unwrap())
+        .collect();
+    texts.sort();
+    let mut want: Vec<String> = (0..1000).map(|i| format!("client {i}")).collect();
+    want.sort();
+    assert_eq!(texts, want);
+    let ports: std::collections::HashSet<u16> = clients
+        .iter()
+        .map(|c| net.sim.stack(a).socket_local(*c).unwrap().port())
+        .collect();
+    assert_eq!(ports.len(), 1000);
+}
+
+#[test]
+fn keepalive_detects_a_dead_peer() {
+    let mut net = net();
+    let (c, _s) = established(&mut net, false);
+    let a = net.a;
+    for o in [
+        SockOpt::KeepIdle(10),
+        SockOpt::KeepIntvl(5),
+        SockOpt::KeepCnt(3),
+        SockOpt::KeepAlive(true),
+    ] {
+        net.sim
+            .with(a, |st, cx| st.socket_setopt(cx, c, o))
+            .unwrap();
+    }
+    // An idle but live peer answers the probes.
+    net.sim.run_for(Duration::from_secs(60));
+    assert_eq!(state(&net.sim, a, c), Some(State::Established));
+    assert!(net.sim.stack(a).tcp.stats.keepalive_probes >= 4);
+    net.sim.set_connected(a, net.ia, false);
+    let start = net.sim.now();
+    assert!(net.sim.run_until(Duration::from_secs(120), |sim| {
+        state(sim, a, c) == Some(State::Closed)
+    }));
+    let took = net.sim.now() - start;
+    // Idle 10 s, then three probes 5 s apart, dead 5 s after the last.
+    assert!(
+        took <= Duration::from_secs(25) && took > Duration::from_secs(15),
+        "{took:?}"
+    );
+    assert_eq!(
+        net.sim.with(a, |st, _| st.socket_take_error(c)),
+        Some(Error::TimedOut)
+    );
+    assert_eq!(net.sim.stack(a).tcp.stats.keepalive_drops, 1);
+}
+
+#[test]
+fn closing_with_unread_data_resets_the_connection() {
+    let mut net = net();
+    let (c, s) = established(&mut net, false);
+    let (a, b) = (net.a, net.b);
+    net.sim
+        .with(a, |st, cx| st.socket_send(cx, c, b"unread", None))
+        .unwrap();
+    net.sim.run_for(Duration::from_millis(100));
+    net.sim.with(b, |st, cx| st.socket_close(cx, s));
+    assert_eq!(net.sim.stack(b).tcp.len(), 1, "only the listener is left");
+    net.sim.run_for(Duration::from_millis(100));
+    assert_eq!(state(&net.sim, a, c), Some(State::Closed));
+    assert_eq!(
+        net.sim.with(a, |st, _| st.socket_take_error(c)),
+        Some(Error::ConnReset)
+    );
+    assert_eq!(
+        net.sim.with(a, |st, cx| st.socket_send(cx, c, b"x", None)),
+        Err(Error::BrokenPipe)
+    );
+}
+
+#[test]
+fn data_to_a_vanished_peer_times_out_after_fifteen_retransmissions() {
+    let mut net = net();
+    let (c, _s) = established(&mut net, false);
+    let a = net.a;
+    let rto = net.sim.stack(a).tcp.rto(c).unwrap();
+    net.sim.set_connected(a, net.ia, false);
+    let start = net.sim.now();
+    net.sim
+        .with(a, |st, cx| st.socket_send(cx, c, b"into the void", None))
+        .unwrap();
+    assert!(net.sim.run_until(Duration::from_secs(3600), |sim| {
+        state(sim, a, c) == Some(State::Closed)
+    }));
+    // RFC 6298 backoff, capped at 120 s: the first send and 15
+    // retransmissions each wait out their timer.
+    let want: Duration = (0..16)
+        .map(|k| (rto * (1u32 << k)).min(Duration::from_secs(120)))
+        .sum();
+    assert_eq!(net.sim.now() - start, want);
+    assert_eq!(
+        net.sim.with(a, |st, _| st.socket_take_error(c)),
+        Some(Error::TimedOut)
+    );
+    assert_eq!(net.sim.stack(a).tcp.stats.retrans_segs, 15);
+}
+
+#[test]
+fn linger_zero_closes_with_a_reset() {
+    let mut net = net();
+    let (c, s) = established(&mut net, false);
+    let (a, b) = (net.a, net.b);
+    net.sim
+        .with(a, |st, cx| {
+            st.socket_setopt(cx, c, SockOpt::Linger(Some(0)))
+        })
+        .unwrap();
+    net.sim.with(a, |st, cx| st.socket_close(cx, c));
+    // No TIME-WAIT left behind.
+    assert_eq!(net.sim.stack(a).tcp.len(), 0);
+    net.sim.run_for(Duration::from_millis(100));
+    assert_eq!(state(&net.sim, b, s), Some(State::Closed));
+    let mut buf = [0u8; 8];
+    assert_eq!(
+        net.sim
+            .with(b, |st, cx| st.socket_recv(cx, s, &mut buf, false)),
+        Err(Error::ConnReset)
+    );
+    // After the error, end of stream.
+    assert_eq!(
+        net.sim
+            .with(b, |st, cx| st.socket_recv(cx, s, &mut buf, false))
+            .map(|i| i.len),
+        Ok(0)
+    );
+    assert_eq!(net.sim.stack(b).tcp.stats.estab_resets, 1);
+}
+
+#[test]
+fn a_lost_segment_is_retransmitted_after_the_rto() {
+    let mut net = net_with(4, Duration::from_millis(10));
+    let (c, s) = established(&mut net, false);
+    let (a, b) = (net.a, net.b);
+    let rto = net.sim.stack(a).tcp.rto(c).unwrap();
+    assert!(
+        rto >= Duration::from_millis(200) && rto < Duration::from_secs(1),
+        "{rto:?}"
+    );
+    net.sim.set_connected(a, net.ia, false);
+    net.sim.capture();
+    net.sim
+        .with(a, |st, cx| st.socket_send(cx, c, b"lost once", None))
+        .unwrap();
+    net.sim.run_for(rto / 2);
+    net.sim.set_connected(a, net.ia, true);
+    let mut got = Vec::new();
+    assert!(net.sim.run_until(Duration::from_secs(5), |sim| {
+        recv_all(sim, b, s, &mut got).unwrap();
+        got.len() == 9
+    }));
+    // Let the (delayed) ACK come back.
+    net.sim.run_for(Duration::from_millis(100));
+    let sends: Vec<_> = segments(&mut net.sim)
+        .into_iter()
+        .filter(|x| x.from == a && x.len == 9)
+        .collect();
+    assert_eq!(sends.len(), 2);
+    assert_eq!(sends[1].time - sends[0].time, rto);
+    assert_eq!(net.sim.stack(a).tcp.stats.retrans_segs, 1);
+    assert_eq!(
+        net.sim.stack(a).tcp.rto(c),
+        Some(rto),
+        "a fresh sample resets the backoff"
+    );
+}
+
+#[test]
+fn options_read_back_and_unknown_congestion_control_is_refused() {
+    let mut net = net();
+    let a = net.a;
+    let c = open(&mut net.sim, a, false);
+    let set = |sim: &mut Sim, o| sim.with(a, |st, cx| st.socket_setopt(cx, c, o));
+    assert_eq!(
+        set(&mut net.sim, SockOpt::Congestion("newreno".into())),
+        Ok(())
+    );
+    assert!(matches!(
+        set(&mut net.sim, SockOpt::Congestion("cubic".into())),
+        Err(Error::NotSupported(_))
+    ));
+    assert_eq!(set(&mut net.sim, SockOpt::Linger(Some(0))), Ok(()));
+    assert_eq!(set(&mut net.sim, SockOpt::MaxSeg(1000)), Ok(()));
+    let get = |n| net.sim.stack(a).socket_getopt(c, n);
+    assert_eq!(
+        get(SockOptName::Congestion),
+        Ok(SockOpt::Congestion("newreno".into()))
+    );
+    assert_eq!(get(SockOptName::Linger), Ok(SockOpt::Linger(Some(0))));
+    assert_eq!(get(SockOptName::MaxSeg), Ok(SockOpt::MaxSeg(1000)));
+    assert_eq!(get(SockOptName::KeepCnt), Ok(SockOpt::KeepCnt(9)));
+    let mut buf = [0u8; 4];
+    assert_eq!(
+        net.sim
+            .with(a, |st, cx| st.socket_recv(cx, c, &mut buf, false)),
+        Err(Error::NotConnected)
+    );
+    assert_eq!(
+        net.sim
+            .with(a, |st, cx| st.socket_accept(cx, c))
+            .map(|x| x.0),
+        Err(Error::Invalid("socket is not listening".into()))
+    );
+}
+
+/// One hostile segment: fields relative to a real segment of the
+/// connection, so many land in the window.
+#[derive(Debug, Clone)]
+struct Hostile {
+    to_listener: bool,
+    flags: u8,
+    seq_delta: i32,
+    ack_delta: i32,
+    wnd: u16,
+    options: Vec<u8>,
+    payload: Vec<u8>,
+}
+
+fn forge_any(frame: &[u8], h: &Hostile, base_seq: u32, base_ack: u32) -> PktBuf {
+    let ihl = usize::from(frame[14] & 0x0f) * 4;
+    let l4 = 14 + ihl;
+    let mut f = frame[..l4 + 20].to_vec();
+    let mut opts = h.options.clone();
+    opts.truncate(40);
+    while !opts.len().is_multiple_of(4) {
+        opts.push(1);
+    }
+    f[l4 + 12] = (((20 + opts.len()) / 4) as u8) << 4;
+    f.extend_from_slice(&opts);
+    f.extend_from_slice(&h.payload);
+    if h.to_listener {
+        f[l4 + 2..l4 + 4].copy_from_slice(&80u16.to_be_bytes());
+        f[l4..l4 + 2].copy_from_slice(&4242u16.to_be_bytes());
+    }
+    f[l4 + 4..l4 + 8].copy_from_slice(&base_seq.wrapping_add(h.seq_delta as u32).to_be_bytes());
+    f[l4 + 8..l4 + 12].copy_from_slice(&base_ack.wrapping_add(h.ack_delta as u32).to_be_bytes());
+    f[l4 + 13] = h.flags;
+    f[l4 + 14..l4 + 16].copy_from_slice(&h.wnd.to_be_bytes());
+    let total = (f.len() - 14) as u16;
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    f[24..26].copy_from_slice(&[0, 0]);
+    let c = checksum::checksum(&f[14..14 + ihl]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f[l4 + 16..l4 + 18].copy_from_slice(&[0, 0]);
+    let src: [u8; 4] = f[26..30].try_into().unwrap();
+    let dst: [u8; 4] = f[30..34].try_into().unwrap();
+    let p = checksum::pseudo_v4(src.into(), dst.into(), 6, (f.len() - l4) as u16);
+    let c = checksum::finish(checksum::sum(p, &f[l4..]));
+    f[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
+    PktBuf::from_slice(&f)
+}
+
+fn hostile() -> impl proptest::strategy::Strategy<Value = Hostile> {
+    use proptest::prelude::*;
+    (
+        any::<bool>(),
+        any::<u8>(),
+        prop_oneof![-3000i32..3000, any::<i32>()],
+        prop_oneof![-3000i32..3000, any::<i32>()],
+        any::<u16>(),
+        proptest::collection::vec(
+            prop_oneof![
+                Just(1u8),
+                Just(2),
+                Just(3),
+                Just(4),
+                Just(5),
+                Just(8),
+                any::<u8>()
+            ],
+            0..40,
+        ),
+        proptest::collection::vec(any::<u8>(), 0..1500),
+    )
+        .prop_map(
+            |(to_listener, flags, seq_delta, ack_delta, wnd, options, payload)| Hostile {
+                to_listener,
+                flags,
+                seq_delta,
+                ack_delta,
+                wnd,
+                options,
+                payload,
+            },
+        )
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 32, ..Default::default() })]
+
+    #[test]
+    fn hostile_segments_never_panic_and_tables_stay_bounded(
+        segs in proptest::collection::vec(hostile(), 1..24),
+    ) {
+        let mut net = net_with(99, Duration::from_millis(1));
+        let (c, s) = established(&mut net, false);
+        let (a, b, ib) = (net.a, net.b, net.ib);
+        net.sim.capture();
+        net.sim.with(a, |st, cx| st.socket_send(cx, c, b"x", None)).unwrap();
+        net.sim.run_for(Duration::from_millis(100));
+        let caps = net.sim.take_captured();
+        let frame = last_tcp_frame(&caps, a);
+        let base = caps.iter().rev().find_map(|x| (x.from == a).then(|| tcp_of(x)).flatten()).unwrap();
+        for h in &segs {
+            let pkt = forge_any(&frame, h, base.seq, base.ack);
+            net.sim.with(b, |st, cx| st.input(cx, ib, [pkt]));
+            net.sim.run_for(Duration::from_millis(30));
+            let mut sink = Vec::new();
+            let _ = recv_all(&mut net.sim, b, s, &mut sink);
+        }
+        net.sim.run_for(Duration::from_secs(200));
+        // Whatever happened, the stack serves a new connection.
+        let tcp = &net.sim.stack(b).tcp;
+        proptest::prop_assert!(tcp.len() < 40);
+        let l2 = listen_on(&mut net.sim, b, sa(B4, 81), 4);
+        let c2 = connect(&mut net.sim, a, sa(B4, 81));
+        let up = net.sim.run_until(Duration::from_secs(5), |sim| {
+            state(sim, a, c2) == Some(State::Established)
+        });
+        proptest::prop_assert!(up);
+        let _ = l2;
+    }
+}
+
+#[test]
+fn connections_over_loopback_work_for_both_families() {
+    let mut net = net();
+    let a = net.a;
+    for (addr, port) in [("127.0.0.1", 7000), ("::1", 7001)] {
+        let l = listen_on(&mut net.sim, a, sa(addr, port), 8);
+        let c = connect(&mut net.sim, a, sa(addr, port));
+        let mut s = None;
+        assert!(net.sim.run_until(Duration::from_secs(1), |sim| {
+            s = s.or(accept(sim, a, l).ok().map(|x| x.0));
+            s.is_some() && state(sim, a, c) == Some(State::Established)
+        }));
+        let s = s.unwrap();
+        // lo0's large MTU gives a large MSS.
+        let (mss, ..) = net.sim.stack(a).tcp.negotiated(c).unwrap();
+        assert!(mss > 30_000, "MSS {mss} over loopback");
+        let data = pattern(300_000, 4);
+        let got = pump(&mut net.sim, (a, c), (a, s), &data, Duration::from_secs(10));
+        assert!(got == data);
+    }
+}
+
+#[test]
+fn a_lost_syn_ack_is_sent_again() {
+    let mut net = net();
+    let (a, b) = (net.a, net.b);
+    let l = listen_on(&mut net.sim, b, sa(B4, 80), 4);
+    // Resolve addresses first.
+    let c0 = connect(&mut net.sim, a, sa(B4, 80));
+    net.sim.run_for(Duration::from_millis(100));
+    assert_eq!(state(&net.sim, a, c0), Some(State::Established));
+    net.sim.capture();
+    let start = net.sim.now();
+    let c = connect(&mut net.sim, a, sa(B4, 80));
+    // The SYN is on the wire; the cable goes before the SYN-ACK leaves.
+    net.sim.run_for(Duration::from_millis(3));
+    net.sim.set_connected(a, net.ia, false);
+    net.sim.run_for(Duration::from_millis(500));
+    net.sim.set_connected(a, net.ia, true);
+    assert!(net.sim.run_until(Duration::from_secs(10), |sim| {
+        state(sim, a, c) == Some(State::Established)
+    }));
+    // Recovered on the first retransmission (a's SYN or b's SYN-ACK,
+    // both due a second later), not the second one at three seconds.
+    assert!(net.sim.now() - start < Duration::from_millis(1100));
+    let synacks = segments(&mut net.sim)
+        .iter()
+        .filter(|x| x.from == b && x.flags == wire::SYN | wire::ACK)
+        .count();
+    assert!(synacks >= 2, "{synacks} SYN-ACKs");
+    assert_eq!(state(&net.sim, b, l), Some(State::Listen));
+}
+
+#[test]
+fn closing_a_listener_resets_connections_not_yet_accepted() {
+    let mut net = net();
+    let (a, b) = (net.a, net.b);
+    let l = listen_on(&mut net.sim, b, sa(B4, 80), 4);
+    let c = connect(&mut net.sim, a, sa(B4, 80));
+    net.sim.run_for(Duration::from_millis(100));
+    assert_eq!(state(&net.sim, a, c), Some(State::Established));
+    net.sim.with(b, |st, cx| st.socket_close(cx, l));
+    assert_eq!(net.sim.stack(b).tcp.len(), 0);
+    assert_eq!(net.sim.stack(b).sockets.len(), 0);
+    net.sim.run_for(Duration::from_millis(100));
+    assert_eq!(state(&net.sim, a, c), Some(State::Closed));
+    assert_eq!(
+        net.sim.with(a, |st, _| st.socket_take_error(c)),
+        Some(Error::ConnReset)
+    );
+    // The port is free again.
+    let l2 = open(&mut net.sim, b, false);
+    assert_eq!(
+        net.sim.with(b, |st, cx| st.socket_bind(cx, l2, sa(B4, 80))),
+        Ok(())
+    );
+    let l3 = open(&mut net.sim, b, false);
+    assert_eq!(
+        net.sim
+            .with(b, |st, cx| st.socket_bind(cx, l3, sa("0.0.0.0", 80))),
+        Err(Error::AddrInUse)
+    );
+}
+
+#[test]
+fn out_of_order_data_and_a_fin_beyond_a_hole_are_reassembled() {
+    let mut net = net();
+    let (c, s) = established(&mut net, false);
+    let (a, b, ib) = (net.a, net.b, net.ib);
+    net.sim.capture();
+    net.sim
+        .with(a, |st, cx| st.socket_send(cx, c, b"0", None))
+        .unwrap();
+    net.sim.run_for(Duration::from_millis(100));
+    let caps = net.sim.take_captured();
+    let frame = last_tcp_frame(&caps, a);
+    let seg = caps
+        .iter()
+        .rev()
+        .find_map(|x| (x.from == a).then(|| tcp_of(x)).flatten())
+        .unwrap();
+    let nxt = seg.seq.wrapping_add(seg.len as u32);
+    // Take a off the wire so its own stack does not interfere.
+    net.sim.set_connected(a, net.ia, false);
+    net.sim.capture();
+    let late = forge_v4(&frame, wire::ACK | wire::FIN, nxt.wrapping_add(5), b"world");
+    let early = forge_v4(&frame, wire::ACK, nxt, b"hello");
+    net.sim.with(b, |st, cx| st.input(cx, ib, [late]));
+    let mut got = Vec::new();
+    assert_eq!(recv_all(&mut net.sim, b, s, &mut got), Ok(false));
+    assert_eq!(got, b"0");
+    // The gap is reported at once, with a SACK block for what is held.
+    let acks = segments(&mut net.sim);
+    let dup = acks.iter().find(|x| x.from == b).expect("an immediate ACK");
+    assert_eq!(dup.ack, nxt);
+    assert_eq!(
+        dup.opts.sack_blocks(),
+        &[(nxt.wrapping_add(5), nxt.wrapping_add(10))]
+    );
+    net.sim.with(b, |st, cx| st.input(cx, ib, [early]));
+    assert_eq!(recv_all(&mut net.sim, b, s, &mut got), Ok(true));
+    assert_eq!(got, b"0helloworld");
+    assert_eq!(state(&net.sim, b, s), Some(State::CloseWait));
+    let acks = segments(&mut net.sim);
+    assert!(
+        acks.iter()
+            .any(|x| x.from == b && x.ack == nxt.wrapping_add(11))
+    );
+}

@@ -1,0 +1,241 @@
+//! Send and receive buffers, both bounded.
+//!
+//! The send buffer holds bytes from the oldest unacknowledged one on; the
+//! receive buffer holds in-order bytes the application has not read, plus
+//! out-of-order segments waiting for the hole before them to fill
+//! (RFC 9293 section 3.10.7.4, "seventh"). Receive positions are stream
+//! offsets (u64), so reassembly never deals with sequence wrap.
+
+use std::collections::{BTreeMap, VecDeque};
+
+/// Bytes a client may queue for sending, by default.
+pub const DEFAULT_SEND_BUF: usize = 256 * 1024;
+/// Bytes of receive buffer (and so the largest window), by default.
+pub const DEFAULT_RECV_BUF: usize = 128 * 1024;
+/// Limits on SO_SNDBUF / SO_RCVBUF.
+pub const MIN_BUF: usize = 2048;
+pub const MAX_BUF: usize = 16 * 1024 * 1024;
+
+#[derive(Debug)]
+pub struct SendBuf {
+    data: VecDeque<u8>,
+    pub cap: usize,
+}
+
+impl SendBuf {
+    pub fn new(cap: usize) -> SendBuf {
+        SendBuf {
+            data: VecDeque::new(),
+            cap,
+        }
+    }
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+    pub fn space(&self) -> usize {
+        self.cap.saturating_sub(self.data.len())
+    }
+    /// Queues as much of `b` as fits; returns how much.
+    pub fn push(&mut self, b: &[u8]) -> usize {
+        let n = b.len().min(self.space());
+        self.data.extend(&b[..n]);
+        n
+    }
+    /// Drops `n` acknowledged bytes from the front.
+    pub fn consume(&mut self, n: usize) {
+        let n = n.min(self.data.len());
+        self.data.drain(..n);
+    }
+    /// Copies `len` bytes from `off` into `out`.
+    pub fn copy_out(&self, off: usize, len: usize, out: &mut [u8]) {
+        let (a, b) = self.data.as_slices();
+        for (i, o) in out.iter_mut().take(len).enumerate() {
+            let p = off + i;
+            *o = if p < a.len() {
+                a[p]
+            } else {
+                b.get(p - a.len()).copied().unwrap_or(0)
+            };
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct RecvBuf {
+    data: VecDeque<u8>,
+    pub cap: usize,
+    /// Stream offset of the next in-order byte.
+    next: u64,
+    /// Out-of-order segments by stream offset; total bytes bounded by `cap`.
+    ooo: BTreeMap<u64, Vec<u8>>,
+    ooo_bytes: usize,
+}
+
+impl RecvBuf {
+    pub fn new(cap: usize) -> RecvBuf {
+        RecvBuf {
+            data: VecDeque::new(),
+            cap,
+            next: 0,
+            ooo: BTreeMap::new(),
+            ooo_bytes: 0,
+        }
+    }
+    /// In-order bytes waiting to be read.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+    /// Room left for in-order data: what the window may offer.
+    pub fn space(&self) -> usize {
+        self.cap.saturating_sub(self.data.len())
+    }
+    pub fn has_gaps(&self) -> bool {
+        !self.ooo.is_empty()
+    }
+
+    /// Data at `delta` bytes past the next expected byte (0: in order).
+    /// Returns how many bytes became readable in order. Data beyond the
+    /// buffer's room is cut (the window said not to send it).
+    pub fn insert(&mut self, delta: u64, mut bytes: &[u8]) -> usize {
+        let room = self.space() as u64;
+        if delta >= room {
+            return 0;
+        }
+        bytes = &bytes[..bytes.len().min((room - delta) as usize)];
+        if bytes.is_empty() {
+            return 0;
+        }
+        let off = self.next + delta;
+        if delta > 0 {
+            self.insert_ooo(off, bytes);
+            return 0;
+        }
+        let before = self.data.len();
+        self.data.extend(bytes);
+        self.next += bytes.len() as u64;
+        // Pull in whatever the new bytes made contiguous.
+        while let Some((&o, _)) = self.ooo.first_key_value() {
+            if o > self.next {
+                break;
+            }
+            let Some((o, seg)) = self.ooo.pop_first() else {
+                break;
+            };
+            self.ooo_bytes -= seg.len();
+            let end = o + seg.len() as u64;
+            if end > self.next {
+                let skip = (self.next - o) as usize;
+                self.data.extend(&seg[skip..]);
+                self.next = end;
+            }
+        }
+        self.data.len() - before
+    }
+
+    fn insert_ooo(&mut self, off: u64, bytes: &[u8]) {
+        // Keep only what no stored segment covers: trim against the
+        // neighbour before, then split around those after.
+        let mut start = off;
+        let end = off + bytes.len() as u64;
+        if let Some((&o, s)) = self.ooo.range(..=start).next_back() {
+            start = start.max(o + s.len() as u64);
+        }
+        while start < end {
+            let next = self
+                .ooo
+                .range(start..)
+                .next()
+                .map(|(&o, s)| (o, o + s.len() as u64));
+            let stop = next.map_or(end, |(o, _)| o.min(end));
+            if stop > start {
+                let piece = &bytes[(start - off) as usize..(stop - off) as usize];
+                self.ooo_bytes += piece.len();
+                self.ooo.insert(start, piece.to_vec());
+            }
+            match next {
+                Some((_, e)) if e > start => start = e.max(stop),
+                _ => break,
+            }
+        }
+    }
+
+    /// Copies up to `out.len()` readable bytes; `take` removes them.
+    pub fn read(&mut self, out: &mut [u8], take: bool) -> usize {
+        let n = out.len().min(self.data.len());
+        for (o, b) in out.iter_mut().zip(self.data.iter()).take(n) {
+            *o = *b;
+        }
+        if take {
+            self.data.drain(..n);
+        }
+        n
+    }
+
+    /// Up to `max` out-of-order ranges as (offset from the next in-order
+    /// byte, length), most recent arrival order not being tracked: lowest
+    /// first (RFC 2018 section 4 asks for the most recent first; the
+    /// lowest is what fills the hole soonest).
+    pub fn ooo_ranges(&self, max: usize) -> Vec<(u64, u64)> {
+        let mut v: Vec<(u64, u64)> = Vec::new();
+        for (&o, s) in &self.ooo {
+            let e = o + s.len() as u64;
+            match v.last_mut() {
+                Some(last) if last.0 + last.1 == o - self.next => last.1 += s.len() as u64,
+                _ => {
+                    if v.len() == max {
+                        break;
+                    }
+                    v.push((o - self.next, e - o));
+                }
+            }
+        }
+        v
+    }
+
+    pub fn ooo_bytes(&self) -> usize {
+        self.ooo_bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reassembles_out_of_order_and_overlapping() {
+        let mut r = RecvBuf::new(100);
+        assert_eq!(r.insert(5, b"fghij"), 0);
+        assert_eq!(r.insert(3, b"defgh"), 0);
+        assert_eq!(r.insert(12, b"mn"), 0);
+        assert_eq!(r.ooo_ranges(4), vec![(3, 7), (12, 2)]);
+        assert_eq!(r.insert(0, b"abc"), 10);
+        let mut out = [0u8; 20];
+        assert_eq!(r.read(&mut out, true), 10);
+        assert_eq!(&out[..10], b"abcdefghij");
+        assert_eq!(r.insert(0, b"kl"), 4);
+        assert_eq!(r.read(&mut out, false), 4);
+        assert_eq!(&out[..4], b"klmn");
+        assert_eq!(r.ooo_bytes(), 0);
+    }
+
+    #[test]
+    fn never_holds_more_than_its_capacity() {
+        let mut r = RecvBuf::new(10);
+        assert_eq!(r.insert(0, &[1; 8]), 8);
+        assert_eq!(r.insert(0, &[2; 8]), 2);
+        assert_eq!(r.insert(0, &[3; 8]), 0);
+        assert_eq!(r.len(), 10);
+        let mut s = SendBuf::new(4);
+        assert_eq!(s.push(b"abcdef"), 4);
+        s.consume(1);
+        let mut o = [0u8; 3];
+        s.copy_out(0, 3, &mut o);
+        assert_eq!(&o, b"bcd");
+    }
+}

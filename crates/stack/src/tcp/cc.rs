@@ -1,0 +1,137 @@
+//! Congestion control (RFC 5681) behind a trait, so another algorithm
+//! (CUBIC, RFC 9438) can be chosen per connection later. Loss recovery
+//! itself (fast retransmit, NewReno's partial acknowledgments, RFC 6582)
+//! lives in the input path; the algorithm only decides the window.
+
+use std::fmt::Debug;
+
+/// Initial window in segments (RFC 6928).
+pub const INITIAL_WINDOW_SEGMENTS: u32 = 10;
+
+/// What the connection tells its congestion controller.
+pub trait CongestionControl: Debug + Send {
+    /// The name TCP_CONGESTION reports.
+    fn name(&self) -> &'static str;
+    fn cwnd(&self) -> u32;
+    fn ssthresh(&self) -> u32;
+    /// New data acknowledged outside loss recovery.
+    fn on_ack(&mut self, acked: u32, mss: u32);
+    /// Three duplicate ACKs: fast retransmit starts (RFC 5681 section 3.2
+    /// step 2 and 3). `flight` is the data outstanding.
+    fn on_fast_retransmit(&mut self, flight: u32, mss: u32);
+    /// Another duplicate ACK during recovery (step 4): inflate.
+    fn on_dup_ack_in_recovery(&mut self, mss: u32);
+    /// A partial ACK during recovery (RFC 6582 section 3.2 step 5).
+    fn on_partial_ack(&mut self, acked: u32, mss: u32);
+    /// A full ACK ends recovery (RFC 6582 step 3).
+    fn on_recovery_end(&mut self, flight: u32, mss: u32);
+    /// The retransmission timer expired (RFC 5681 section 3.1, eq. 4).
+    fn on_timeout(&mut self, flight: u32, mss: u32);
+}
+
+/// NewReno: slow start, congestion avoidance, fast recovery.
+#[derive(Debug, Clone)]
+pub struct NewReno {
+    cwnd: u32,
+    ssthresh: u32,
+    /// Bytes acknowledged towards the next cwnd increase in congestion
+    /// avoidance (RFC 5681 section 3.1, appropriate byte counting).
+    acked_ca: u32,
+}
+
+impl NewReno {
+    pub fn new(mss: u32) -> NewReno {
+        NewReno {
+            cwnd: INITIAL_WINDOW_SEGMENTS * mss,
+            ssthresh: u32::MAX,
+            acked_ca: 0,
+        }
+    }
+}
+
+fn half_flight(flight: u32, mss: u32) -> u32 {
+    (flight / 2).max(2 * mss)
+}
+
+impl CongestionControl for NewReno {
+    fn name(&self) -> &'static str {
+        "newreno"
+    }
+    fn cwnd(&self) -> u32 {
+        self.cwnd
+    }
+    fn ssthresh(&self) -> u32 {
+        self.ssthresh
+    }
+    fn on_ack(&mut self, acked: u32, mss: u32) {
+        if self.cwnd < self.ssthresh {
+            // Slow start: at most one SMSS per ACK (RFC 5681 eq. 2).
+            self.cwnd = self.cwnd.saturating_add(acked.min(mss));
+        } else {
+            self.acked_ca = self.acked_ca.saturating_add(acked);
+            if self.acked_ca >= self.cwnd {
+                self.acked_ca -= self.cwnd;
+                self.cwnd = self.cwnd.saturating_add(mss);
+            }
+        }
+    }
+    fn on_fast_retransmit(&mut self, flight: u32, mss: u32) {
+        self.ssthresh = half_flight(flight, mss);
+        self.cwnd = self.ssthresh + 3 * mss;
+    }
+    fn on_dup_ack_in_recovery(&mut self, mss: u32) {
+        self.cwnd = self.cwnd.saturating_add(mss);
+    }
+    fn on_partial_ack(&mut self, acked: u32, mss: u32) {
+        // Deflate by the amount acknowledged, add back one SMSS.
+        self.cwnd = self.cwnd.saturating_sub(acked).saturating_add(mss).max(mss);
+    }
+    fn on_recovery_end(&mut self, flight: u32, mss: u32) {
+        self.cwnd = self.ssthresh.min(flight.saturating_add(mss)).max(mss);
+        self.acked_ca = 0;
+    }
+    fn on_timeout(&mut self, flight: u32, mss: u32) {
+        self.ssthresh = half_flight(flight, mss);
+        self.cwnd = mss;
+        self.acked_ca = 0;
+    }
+}
+
+/// The congestion controller named `name`, if the stack has it.
+pub fn by_name(name: &str, mss: u32) -> Option<Box<dyn CongestionControl>> {
+    match name {
+        "newreno" | "reno" => Some(Box::new(NewReno::new(mss))),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stack_stays_sendable() {
+        // The daemon moves its stack into a worker thread.
+        fn sendable<T: Send>() {}
+        sendable::<crate::Stack>();
+    }
+
+    #[test]
+    fn slow_start_then_avoidance_then_loss() {
+        let mut c = NewReno::new(1000);
+        assert_eq!(c.cwnd(), 10_000);
+        c.on_ack(1000, 1000);
+        assert_eq!(c.cwnd(), 11_000);
+        c.on_fast_retransmit(20_000, 1000);
+        assert_eq!((c.ssthresh(), c.cwnd()), (10_000, 13_000));
+        c.on_recovery_end(8000, 1000);
+        assert_eq!(c.cwnd(), 9000);
+        c.on_ack(9000, 1000);
+        c.on_ack(1000, 1000);
+        c.on_ack(9000, 1000);
+        assert_eq!(c.cwnd(), 11_000);
+        c.on_timeout(4000, 1000);
+        assert_eq!((c.ssthresh(), c.cwnd()), (2000, 1000));
+        assert!(by_name("cubic", 1000).is_none());
+    }
+}

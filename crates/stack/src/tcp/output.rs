@@ -1,0 +1,380 @@
+//! Building and sending segments: the send loop with Nagle (RFC 896),
+//! sender-side silly window avoidance (RFC 9293 section 3.8.6.2.1) and the
+//! congestion window; ACKs, SYNs, RSTs and probes.
+
+use std::net::{IpAddr, SocketAddr};
+
+use iopkt_wire::checksum;
+use iopkt_wire::ipproto;
+use iopkt_wire::tcp::{self as wire, TcpOptions};
+
+use super::seq;
+use super::tcb::{PERSIST_MAX, PERSIST_MIN, State};
+use crate::ctx::Ctx;
+use crate::socket::SocketId;
+use crate::stack::Stack;
+
+/// The fixed fields of a segment to send.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Hdr {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: u8,
+    pub wnd: u16,
+    pub ttl: Option<u8>,
+}
+
+/// Milliseconds for the timestamp clock (RFC 7323 section 5.4: between
+/// 1 ms and 1 s per tick).
+pub(crate) fn ts_now(now: crate::time::Instant) -> u32 {
+    now.as_millis() as u32
+}
+
+impl Stack {
+    /// Puts one segment on the wire. `fill` writes the `len` payload bytes.
+    pub(crate) fn tcp_emit(
+        &mut self,
+        ctx: &mut impl Ctx,
+        h: Hdr,
+        opts: &[u8],
+        len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> bool {
+        let hl = wire::MIN_HEADER_LEN + opts.len();
+        let total = hl + len;
+        let mut pkt = self.pool.alloc_for(total);
+        let Some(b) = pkt.try_append(total) else {
+            return false;
+        };
+        b[0..2].copy_from_slice(&h.local.port().to_be_bytes());
+        b[2..4].copy_from_slice(&h.remote.port().to_be_bytes());
+        b[4..8].copy_from_slice(&h.seq.to_be_bytes());
+        b[8..12].copy_from_slice(&h.ack.to_be_bytes());
+        b[12] = ((hl / 4) as u8) << 4;
+        b[13] = h.flags;
+        b[14..16].copy_from_slice(&h.wnd.to_be_bytes());
+        b[16..20].fill(0);
+        b[20..hl].copy_from_slice(opts);
+        fill(&mut b[hl..]);
+        let pseudo = match (h.local.ip(), h.remote.ip()) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => checksum::pseudo_v4(s, d, ipproto::TCP, total as u16),
+            (IpAddr::V6(s), IpAddr::V6(d)) => checksum::pseudo_v6(s, d, ipproto::TCP, total as u32),
+            _ => return false,
+        };
+        let c = checksum::finish(checksum::sum(pseudo, b));
+        b[16..18].copy_from_slice(&c.to_be_bytes());
+        self.tcp.stats.segs_out += 1;
+        if h.flags & wire::RST != 0 {
+            self.tcp.stats.resets_out += 1;
+        }
+        let r = match (h.local.ip(), h.remote.ip()) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                self.ipv4_send(ctx, Some(s), d, ipproto::TCP, pkt, h.ttl, true)
+            }
+            (IpAddr::V6(s), IpAddr::V6(d)) => {
+                self.ipv6_send(ctx, Some(s), d, ipproto::TCP, pkt, h.ttl)
+            }
+            _ => return false,
+        };
+        r.is_ok()
+    }
+
+    /// A segment of connection `id`: sequence `seq`, `flags` (ACK is
+    /// added once synchronized), `len` bytes of the send buffer from
+    /// `seq`. Fills in the ACK, window and options.
+    pub(crate) fn tcp_send_seg(
+        &mut self,
+        ctx: &mut impl Ctx,
+        id: SocketId,
+        seq_no: u32,
+        mut flags: u8,
+        len: usize,
+    ) -> bool {
+        let now = ctx.now();
+        let Some(t) = self.tcp.conns.get_mut(&id) else {
+            return false;
+        };
+        let (Some(local), Some(remote)) = (t.local, t.remote) else {
+            return false;
+        };
+        if t.state != State::SynSent {
+            flags |= wire::ACK;
+        }
+        let syn = flags & wire::SYN != 0;
+        let mut o = TcpOptions::default();
+        let wnd;
+        if syn {
+            o.mss = Some(t.our_mss);
+            let offer = t.state == State::SynSent || t.wscale_ok;
+            if offer {
+                o.wscale = Some(t.rcv_wscale);
+            }
+            o.sack_permitted = t.state == State::SynSent || t.sack_ok;
+            if t.state == State::SynSent || t.ts_ok {
+                o.timestamp = Some((ts_now(now), t.ts_recent));
+            }
+            // RFC 7323 section 2.2: the window of a SYN is never scaled.
+            wnd = t.rcv_space().min(65_535) as u16;
+            t.rcv_adv = t.rcv_nxt.wrapping_add(u32::from(wnd));
+        } else {
+            if t.ts_ok {
+                o.timestamp = Some((ts_now(now), t.ts_recent));
+            }
+            if t.sack_ok && len == 0 && t.rcvbuf.has_gaps() {
+                // RFC 2018 section 4: report what arrived beyond the hole.
+                for (i, (off, l)) in t.rcvbuf.ooo_ranges(3).into_iter().enumerate() {
+                    let left = t.rcv_nxt.wrapping_add(off as u32);
+                    o.sack[i] = (left, left.wrapping_add(l as u32));
+                    o.sack_len = i + 1;
+                }
+            }
+            wnd = t.window_to_advertise() as u16;
+        }
+        let ack = if flags & wire::ACK != 0 { t.rcv_nxt } else { 0 };
+        if flags & wire::ACK != 0 {
+            t.last_ack_sent = t.rcv_nxt;
+            t.unacked_segs = 0;
+            t.ack_now = false;
+            t.timers.delack = None;
+        }
+        let off = seq_no.wrapping_sub(t.snd_buf_seq) as usize;
+        let len = len.min(t.sndbuf.len().saturating_sub(off));
+        let h = Hdr {
+            local,
+            remote,
+            seq: seq_no,
+            ack,
+            flags,
+            wnd,
+            ttl: t.opts.ttl,
+        };
+        let opts = o.encode();
+        // The payload is copied straight from the send buffer; take it
+        // out for the call so the stack can be borrowed to send.
+        let sndbuf = std::mem::replace(&mut t.sndbuf, super::buffers::SendBuf::new(0));
+        let ok = self.tcp_emit(ctx, h, &opts, len, |b| sndbuf.copy_out(off, len, b));
+        if let Some(t) = self.tcp.conns.get_mut(&id) {
+            t.sndbuf = sndbuf;
+        }
+        ok
+    }
+
+    pub(crate) fn tcp_send_ack(&mut self, ctx: &mut impl Ctx, id: SocketId) {
+        let Some(t) = self.tcp.conns.get(&id) else {
+            return;
+        };
+        let s = t.snd_nxt;
+        self.tcp_send_seg(ctx, id, s, wire::ACK, 0);
+    }
+
+    /// SYN (active open) or SYN-ACK (passive or simultaneous open).
+    pub(crate) fn tcp_send_syn(&mut self, ctx: &mut impl Ctx, id: SocketId) {
+        let Some(t) = self.tcp.conns.get(&id) else {
+            return;
+        };
+        let iss = t.iss;
+        self.tcp_send_seg(ctx, id, iss, wire::SYN, 0);
+    }
+
+    /// An RFC 5961 challenge ACK, within the stack-wide rate limit
+    /// (section 7).
+    pub(crate) fn tcp_challenge_ack(&mut self, ctx: &mut impl Ctx, id: SocketId) {
+        let now = ctx.now();
+        if !self.tcp.challenge.allow(now) {
+            self.tcp.stats.challenge_acks_limited += 1;
+            return;
+        }
+        self.tcp.stats.challenge_acks += 1;
+        self.tcp_send_ack(ctx, id);
+    }
+
+    /// A probe the peer must answer with an ACK: an old sequence number
+    /// and no data (zero-window probes and keepalives alike, as Linux
+    /// sends them).
+    pub(crate) fn tcp_send_probe(&mut self, ctx: &mut impl Ctx, id: SocketId) {
+        let Some(t) = self.tcp.conns.get(&id) else {
+            return;
+        };
+        let s = t.snd_una.wrapping_sub(1);
+        self.tcp_send_seg(ctx, id, s, wire::ACK, 0);
+    }
+
+    /// Retransmits the first unacknowledged segment (fast retransmit and
+    /// NewReno partial ACKs).
+    pub(crate) fn tcp_retransmit_first(&mut self, ctx: &mut impl Ctx, id: SocketId) {
+        let Some(t) = self.tcp.conns.get_mut(&id) else {
+            return;
+        };
+        let s = t.snd_una;
+        let off = s.wrapping_sub(t.snd_buf_seq) as usize;
+        let avail = t.sndbuf.len().saturating_sub(off);
+        let len = avail.min(t.mss as usize);
+        let fin = t.fin_sent && s.wrapping_add(len as u32) == t.fin_seq;
+        if len == 0 && !fin {
+            return;
+        }
+        if let Some((ts, _)) = t.rtt_timed
+            && seq::ge(ts, s)
+        {
+            t.rtt_timed = None; // Karn
+        }
+        self.tcp.stats.retrans_segs += 1;
+        let flags = if fin { wire::FIN } else { 0 } | wire::PSH;
+        self.tcp_send_seg(ctx, id, s, flags, len);
+    }
+
+    /// Sends whatever the windows, Nagle and SWS avoidance allow, then a
+    /// pending ACK if no segment carried it. `force` sends one segment
+    /// into a small window regardless (the persist timer's override).
+    pub(crate) fn tcp_output(&mut self, ctx: &mut impl Ctx, id: SocketId, force: bool) {
+        let now = ctx.now();
+        let mut force = force;
+        loop {
+            let Some(t) = self.tcp.conns.get_mut(&id) else {
+                return;
+            };
+            if !matches!(
+                t.state,
+                State::Established
+                    | State::CloseWait
+                    | State::FinWait1
+                    | State::Closing
+                    | State::LastAck
+            ) {
+                break;
+            }
+            let unsent = t.unsent();
+            let wnd = t.snd_wnd.min(t.cc.cwnd());
+            let usable = wnd.saturating_sub(t.flight()) as usize;
+            let mss = t.mss as usize;
+            let len = unsent.min(mss).min(usable);
+            let len = if force && len == 0 && unsent > 0 && t.snd_wnd > t.flight() {
+                unsent.min(mss).min((t.snd_wnd - t.flight()) as usize)
+            } else {
+                len
+            };
+            let fin_now = t.fin_queued && !t.fin_sent && len == unsent;
+            let send = if len > 0 {
+                let all = len == unsent;
+                let nagle_ok = t.opts.nodelay || t.flight() == 0 || fin_now;
+                force
+                    || len == mss
+                    || (all && nagle_ok)
+                    || (t.max_snd_wnd > 0 && len as u32 >= t.max_snd_wnd / 2 && nagle_ok)
+            } else {
+                fin_now
+            };
+            if !send {
+                break;
+            }
+            force = false;
+            let s = t.snd_nxt;
+            if seq::lt(s, t.snd_max) {
+                self.tcp.stats.retrans_segs += 1;
+                if let Some((ts, _)) = t.rtt_timed
+                    && seq::ge(ts, s)
+                {
+                    t.rtt_timed = None; // Karn
+                }
+            } else if t.rtt_timed.is_none() && !t.ts_ok && len > 0 {
+                t.rtt_timed = Some((s, now));
+            }
+            let mut flags = 0;
+            if len == unsent {
+                flags |= wire::PSH;
+            }
+            if fin_now {
+                flags |= wire::FIN;
+                t.fin_sent = true;
+                t.fin_seq = s.wrapping_add(len as u32);
+            }
+            t.snd_nxt = s.wrapping_add(len as u32 + u32::from(fin_now));
+            t.snd_max = seq::max(t.snd_max, t.snd_nxt);
+            t.timers.persist = None;
+            t.arm_rexmit(now);
+            self.tcp_send_seg(ctx, id, s, flags, len);
+        }
+        let Some(t) = self.tcp.conns.get_mut(&id) else {
+            return;
+        };
+        // Zero window with data waiting and nothing in flight to bring a
+        // window update: probe (RFC 9293 section 3.8.6.1). A small window
+        // that SWS avoidance will not fill gets the same timer as its
+        // override.
+        if t.state.synchronized()
+            && t.unsent() > 0
+            && t.flight() == 0
+            && t.timers.rexmit.is_none()
+            && t.timers.persist.is_none()
+        {
+            let base = t.rtt.rto().max(PERSIST_MIN);
+            let d = base
+                .saturating_mul(1 << t.persist_backoff.min(10))
+                .min(PERSIST_MAX);
+            t.timers.persist = Some(now + d);
+        }
+        if t.ack_now {
+            self.tcp_send_ack(ctx, id);
+        }
+    }
+
+    /// A reset for a segment that matched no connection (RFC 9293 section
+    /// 3.10.7.1): if it had an ACK, <SEQ=SEG.ACK><CTL=RST>; otherwise
+    /// <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>. Never for a reset.
+    pub(crate) fn tcp_reset_reply(
+        &mut self,
+        ctx: &mut impl Ctx,
+        local: SocketAddr,
+        remote: SocketAddr,
+        seg: &super::input::Seg<'_>,
+    ) {
+        if seg.flags & wire::RST != 0 {
+            return;
+        }
+        let h = if seg.flags & wire::ACK != 0 {
+            Hdr {
+                local,
+                remote,
+                seq: seg.ack,
+                ack: 0,
+                flags: wire::RST,
+                wnd: 0,
+                ttl: None,
+            }
+        } else {
+            Hdr {
+                local,
+                remote,
+                seq: 0,
+                ack: seg.seq.wrapping_add(seg.len()),
+                flags: wire::RST | wire::ACK,
+                wnd: 0,
+                ttl: None,
+            }
+        };
+        self.tcp_emit(ctx, h, &[], 0, |_| {});
+    }
+
+    /// Aborts connection `id` with a reset (close with unread data,
+    /// SO_LINGER 0, keepalive failure).
+    pub(crate) fn tcp_send_rst(&mut self, ctx: &mut impl Ctx, id: SocketId) {
+        let Some(t) = self.tcp.conns.get(&id) else {
+            return;
+        };
+        let (Some(local), Some(remote)) = (t.local, t.remote) else {
+            return;
+        };
+        let h = Hdr {
+            local,
+            remote,
+            seq: t.snd_nxt,
+            ack: t.rcv_nxt,
+            flags: wire::RST | wire::ACK,
+            wnd: 0,
+            ttl: t.opts.ttl,
+        };
+        self.tcp_emit(ctx, h, &[], 0, |_| {});
+    }
+}

@@ -1,0 +1,40 @@
+//! TCP counters, listed under "tcp" by `crate::counters`.
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpStats {
+    /// Connections started by connect(2) (RFC 4022 tcpActiveOpens).
+    pub active_opens: u64,
+    /// Connections started by a SYN to a listener (tcpPassiveOpens).
+    pub passive_opens: u64,
+    /// Attempts that failed: SYN-SENT or SYN-RECEIVED to CLOSED.
+    pub attempt_fails: u64,
+    /// Established connections reset (tcpEstabResets).
+    pub estab_resets: u64,
+    /// Connections that reached ESTABLISHED.
+    pub established: u64,
+    pub segs_in: u64,
+    pub segs_out: u64,
+    pub retrans_segs: u64,
+    pub bad_checksum: u64,
+    pub malformed: u64,
+    pub resets_in: u64,
+    pub resets_out: u64,
+    /// RFC 5961 challenge ACKs sent, and those held back by the limit.
+    pub challenge_acks: u64,
+    pub challenge_acks_limited: u64,
+    /// Segments to no connection and no listener.
+    pub no_port: u64,
+    /// SYNs dropped because a listener's queues were full.
+    pub listen_overflows: u64,
+    pub timeouts: u64,
+    pub fast_retransmits: u64,
+    pub delayed_acks: u64,
+    pub window_probes: u64,
+    pub keepalive_probes: u64,
+    pub keepalive_drops: u64,
+    /// Segments outside the receive window, or failing PAWS.
+    pub out_of_window: u64,
+    pub ooo_segments: u64,
+    /// Connections refused because the connection table was full.
+    pub table_full: u64,
+}

@@ -1,0 +1,379 @@
+//! One connection's state: the transmission control block of RFC 9293
+//! section 3.3.1, with the buffers, timers and options around it.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::buffers::{DEFAULT_RECV_BUF, DEFAULT_SEND_BUF, RecvBuf, SendBuf};
+use super::cc::{CongestionControl, NewReno};
+use super::rtt::RttEstimator;
+use super::seq;
+use crate::error::Error;
+use crate::socket::SocketId;
+use crate::time::{Instant, earliest};
+
+/// Connection states (RFC 9293 section 3.3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Closed,
+    Listen,
+    SynSent,
+    SynReceived,
+    Established,
+    FinWait1,
+    FinWait2,
+    CloseWait,
+    Closing,
+    LastAck,
+    TimeWait,
+}
+
+impl State {
+    /// The name `netstat` shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Closed => "CLOSED",
+            State::Listen => "LISTEN",
+            State::SynSent => "SYN_SENT",
+            State::SynReceived => "SYN_RECEIVED",
+            State::Established => "ESTABLISHED",
+            State::FinWait1 => "FIN_WAIT_1",
+            State::FinWait2 => "FIN_WAIT_2",
+            State::CloseWait => "CLOSE_WAIT",
+            State::Closing => "CLOSING",
+            State::LastAck => "LAST_ACK",
+            State::TimeWait => "TIME_WAIT",
+        }
+    }
+
+    /// Both SYNs have been seen (RFC 9293 "synchronized states").
+    pub fn synchronized(self) -> bool {
+        !matches!(
+            self,
+            State::Closed | State::Listen | State::SynSent | State::SynReceived
+        )
+    }
+}
+
+/// TIME-WAIT lasts 2 * MSL; 60 s in all, as on Linux.
+pub const TIME_WAIT: Duration = Duration::from_secs(60);
+/// How long an orphaned connection may sit in FIN-WAIT-2 (Linux
+/// tcp_fin_timeout).
+pub const FIN_WAIT2_TIMEOUT: Duration = Duration::from_secs(60);
+/// Retransmissions of data before giving up (about 15 minutes with
+/// backoff, Linux tcp_retries2).
+pub const MAX_RETRIES: u32 = 15;
+/// SYN retransmissions before connect(2) fails (Linux tcp_syn_retries).
+pub const SYN_RETRIES: u32 = 6;
+/// SYN-ACK retransmissions before an embryonic connection is dropped.
+pub const SYNACK_RETRIES: u32 = 5;
+/// Delayed ACK timer (RFC 9293 section 3.8.6.3 allows up to 500 ms; Linux
+/// uses 40 ms at least).
+pub const DELACK: Duration = Duration::from_millis(40);
+/// Persist timer bounds.
+pub const PERSIST_MIN: Duration = Duration::from_millis(200);
+pub const PERSIST_MAX: Duration = Duration::from_secs(60);
+/// MSS when the peer sends none (RFC 9293 section 3.7.1).
+pub const DEFAULT_MSS_V4: u16 = 536;
+pub const DEFAULT_MSS_V6: u16 = 1220;
+
+/// Per-socket options (setsockopt).
+#[derive(Debug, Clone)]
+pub struct TcpOpts {
+    pub nodelay: bool,
+    pub keepalive: bool,
+    pub keep_idle: u32,
+    pub keep_intvl: u32,
+    pub keep_cnt: u32,
+    pub linger: Option<u32>,
+    pub reuse_addr: bool,
+    pub reuse_port: bool,
+    pub v6only: bool,
+    pub ttl: Option<u8>,
+    /// TCP_MAXSEG: a cap on the MSS (0: none).
+    pub max_seg: u16,
+}
+
+impl Default for TcpOpts {
+    fn default() -> Self {
+        TcpOpts {
+            nodelay: false,
+            keepalive: false,
+            // Linux defaults: 2 hours idle, 75 s between probes, 9 probes.
+            keep_idle: 7200,
+            keep_intvl: 75,
+            keep_cnt: 9,
+            linger: None,
+            reuse_addr: false,
+            reuse_port: false,
+            v6only: false,
+            ttl: None,
+            max_seg: 0,
+        }
+    }
+}
+
+/// The timers of one connection; each is a deadline or off.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timers {
+    /// Retransmission (and SYN / SYN-ACK retransmission).
+    pub rexmit: Option<Instant>,
+    pub persist: Option<Instant>,
+    pub delack: Option<Instant>,
+    pub keepalive: Option<Instant>,
+    /// TIME-WAIT expiry, or the orphaned FIN-WAIT-2 timeout.
+    pub close: Option<Instant>,
+}
+
+impl Timers {
+    pub fn earliest(&self) -> Option<Instant> {
+        [self.persist, self.delack, self.keepalive, self.close]
+            .into_iter()
+            .fold(self.rexmit, earliest)
+    }
+}
+
+#[derive(Debug)]
+pub struct Tcb {
+    pub state: State,
+    pub v6: bool,
+    pub local: Option<SocketAddr>,
+    pub remote: Option<SocketAddr>,
+    pub opts: TcpOpts,
+
+    // Send sequence space (RFC 9293 section 3.3.1).
+    pub iss: u32,
+    pub snd_una: u32,
+    pub snd_nxt: u32,
+    /// The highest sequence number sent so far (snd_nxt falls back on a
+    /// retransmission timeout).
+    pub snd_max: u32,
+    pub snd_wnd: u32,
+    pub snd_wl1: u32,
+    pub snd_wl2: u32,
+    /// Largest window the peer ever offered (sender SWS avoidance).
+    pub max_snd_wnd: u32,
+    pub snd_wscale: u8,
+    /// Sequence number of the first byte in `sndbuf`.
+    pub snd_buf_seq: u32,
+    /// Effective send MSS (RFC 9293 section 3.7.1), payload bytes.
+    pub mss: u32,
+    /// The MSS we announce: from the interface MTU.
+    pub our_mss: u16,
+
+    // Receive sequence space.
+    pub irs: u32,
+    pub rcv_nxt: u32,
+    /// Right edge of the window last advertised (never moved left).
+    pub rcv_adv: u32,
+    pub rcv_wscale: u8,
+
+    pub sndbuf: SendBuf,
+    pub rcvbuf: RecvBuf,
+
+    /// shutdown(SHUT_WR) or close: send FIN after the data.
+    pub fin_queued: bool,
+    /// Our FIN has sequence number `fin_seq` once sent.
+    pub fin_sent: bool,
+    pub fin_seq: u32,
+    /// The peer's FIN arrived (end of stream).
+    pub rcv_fin: bool,
+    /// Sequence number of a FIN that arrived beyond a hole; it takes
+    /// effect when the data before it is in.
+    pub rcv_fin_pending: Option<u32>,
+    pub shut_rd: bool,
+
+    // Options negotiated on the SYNs.
+    pub ts_ok: bool,
+    pub ts_recent: u32,
+    pub last_ack_sent: u32,
+    pub sack_ok: bool,
+    pub wscale_ok: bool,
+
+    pub rtt: RttEstimator,
+    /// The segment being timed when timestamps are off: (seq, sent at).
+    pub rtt_timed: Option<(u32, Instant)>,
+    pub cc: Box<dyn CongestionControl>,
+    pub dupacks: u32,
+    /// NewReno recovery point (RFC 6582), when in fast recovery.
+    pub recover: Option<u32>,
+    /// Retransmissions since the last forward progress.
+    pub retries: u32,
+    pub persist_backoff: u32,
+    pub keep_probes: u32,
+
+    /// Full-size segments received since the last ACK we sent.
+    pub unacked_segs: u32,
+    /// An ACK must go out now (out-of-order data, FIN, window update).
+    pub ack_now: bool,
+
+    pub timers: Timers,
+    pub last_rx: Instant,
+
+    pub error: Option<Error>,
+    /// The listener this embryonic or not yet accepted connection came
+    /// from.
+    pub parent: Option<SocketId>,
+    /// Closed by the application: finishes in the background and is then
+    /// removed.
+    pub orphan: bool,
+    /// The deadline this connection is filed under in the stack's timer
+    /// index.
+    pub armed: Option<Instant>,
+    /// Listener state.
+    pub listen: Option<super::listen::Listener>,
+}
+
+impl Tcb {
+    pub fn new(v6: bool) -> Tcb {
+        Tcb {
+            state: State::Closed,
+            v6,
+            local: None,
+            remote: None,
+            opts: TcpOpts::default(),
+            iss: 0,
+            snd_una: 0,
+            snd_nxt: 0,
+            snd_max: 0,
+            snd_wnd: 0,
+            snd_wl1: 0,
+            snd_wl2: 0,
+            max_snd_wnd: 0,
+            snd_wscale: 0,
+            snd_buf_seq: 0,
+            mss: u32::from(DEFAULT_MSS_V4),
+            our_mss: DEFAULT_MSS_V4,
+            irs: 0,
+            rcv_nxt: 0,
+            rcv_adv: 0,
+            rcv_wscale: 0,
+            sndbuf: SendBuf::new(DEFAULT_SEND_BUF),
+            rcvbuf: RecvBuf::new(DEFAULT_RECV_BUF),
+            fin_queued: false,
+            fin_sent: false,
+            fin_seq: 0,
+            rcv_fin: false,
+            rcv_fin_pending: None,
+            shut_rd: false,
+            ts_ok: false,
+            ts_recent: 0,
+            last_ack_sent: 0,
+            sack_ok: false,
+            wscale_ok: false,
+            rtt: RttEstimator::default(),
+            rtt_timed: None,
+            cc: Box::new(NewReno::new(u32::from(DEFAULT_MSS_V4))),
+            dupacks: 0,
+            recover: None,
+            retries: 0,
+            persist_backoff: 0,
+            keep_probes: 0,
+            unacked_segs: 0,
+            ack_now: false,
+            timers: Timers::default(),
+            last_rx: Instant::ZERO,
+            error: None,
+            parent: None,
+            orphan: false,
+            armed: None,
+            listen: None,
+        }
+    }
+
+    /// Bytes sent and not yet acknowledged (SYN and FIN count one).
+    pub fn flight(&self) -> u32 {
+        self.snd_nxt.wrapping_sub(self.snd_una)
+    }
+
+    /// Bytes queued and never sent yet.
+    pub fn unsent(&self) -> usize {
+        let sent = self.snd_nxt.wrapping_sub(self.snd_buf_seq) as usize;
+        self.sndbuf
+            .len()
+            .saturating_sub(sent.min(self.sndbuf.len()))
+    }
+
+    /// The receive window we can offer now.
+    pub fn rcv_space(&self) -> u32 {
+        if self.shut_rd {
+            // Data after SHUT_RD is discarded; keep the window open so the
+            // peer is not stalled.
+            return self.rcvbuf.cap.min(u32::MAX as usize) as u32;
+        }
+        self.rcvbuf.space().min(u32::MAX as usize) as u32
+    }
+
+    /// Current receive window: up to the advertised edge, never less
+    /// (RFC 9293 section 3.8.6: the window must not shrink).
+    pub fn rcv_wnd(&self) -> u32 {
+        self.rcv_adv.wrapping_sub(self.rcv_nxt).min(i32::MAX as u32)
+    }
+
+    /// The window to advertise, applying receiver-side silly window
+    /// avoidance (RFC 9293 section 3.8.6.2.2): the right edge moves only
+    /// by at least min(buffer / 2, MSS).
+    pub fn window_to_advertise(&mut self) -> u32 {
+        let space = self.rcv_space();
+        let max_field = 65_535u32 << self.rcv_wscale;
+        let space = space.min(max_field);
+        let new_edge = self.rcv_nxt.wrapping_add(space);
+        let step = (self.rcvbuf.cap as u32 / 2).min(self.mss).max(1);
+        if seq::gt(new_edge, self.rcv_adv)
+            && (new_edge.wrapping_sub(self.rcv_adv) >= step || seq::le(self.rcv_adv, self.rcv_nxt))
+        {
+            self.rcv_adv = new_edge;
+        }
+        if seq::lt(self.rcv_adv, self.rcv_nxt) {
+            self.rcv_adv = self.rcv_nxt;
+        }
+        // The field is shifted: round the edge down to what it can say.
+        let w = self.rcv_wnd() >> self.rcv_wscale;
+        let w = w.min(65_535);
+        self.rcv_adv = self.rcv_nxt.wrapping_add(w << self.rcv_wscale);
+        w
+    }
+
+    /// Would sending a window update now open the window noticeably (after
+    /// the application read)?
+    pub fn window_update_due(&self) -> bool {
+        let space = self.rcv_space();
+        let edge = self.rcv_nxt.wrapping_add(space);
+        let step = (self.rcvbuf.cap as u32 / 2).min(self.mss).max(1);
+        // Two full segments, or from a closed window.
+        seq::gt(edge, self.rcv_adv)
+            && (edge.wrapping_sub(self.rcv_adv) >= 2 * step || self.rcv_wnd() < step)
+    }
+
+    /// The shift to announce for a receive buffer of `cap` bytes (RFC 7323
+    /// section 2.2).
+    pub fn wscale_for(cap: usize) -> u8 {
+        let mut s = 0u8;
+        while s < 14 && (cap >> s) > 65_535 {
+            s += 1;
+        }
+        s
+    }
+
+    pub fn deadline(&self) -> Option<Instant> {
+        self.timers.earliest()
+    }
+
+    /// Arms the retransmission timer if it is off.
+    pub fn arm_rexmit(&mut self, now: Instant) {
+        if self.timers.rexmit.is_none() {
+            self.timers.rexmit = Some(now + self.rtt.rto());
+        }
+    }
+
+    /// The keepalive deadline from the last segment received.
+    pub fn arm_keepalive(&mut self, now: Instant) {
+        self.timers.keepalive = (self.opts.keepalive && self.state == State::Established)
+            .then(|| now + Duration::from_secs(u64::from(self.opts.keep_idle)));
+        self.keep_probes = 0;
+    }
+
+    pub fn set_error(&mut self, e: Error) {
+        self.error = Some(e);
+    }
+}
