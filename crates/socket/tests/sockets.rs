@@ -181,19 +181,16 @@ fn tcp_echo(local: &str) {
 }
 
 #[test]
-#[ignore = "needs TCP (branch tcp); its Stack is not Send yet"]
 fn tcp_echo_v4() {
     tcp_echo("127.0.0.1:0");
 }
 
 #[test]
-#[ignore = "needs TCP (branch tcp); its Stack is not Send yet"]
 fn tcp_echo_v6() {
     tcp_echo("[::1]:0");
 }
 
 #[test]
-#[ignore = "needs TCP (branch tcp); its Stack is not Send yet"]
 fn tcp_one_megabyte_arrives_whole() {
     shared();
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -218,7 +215,6 @@ fn tcp_one_megabyte_arrives_whole() {
 }
 
 #[test]
-#[ignore = "needs TCP (branch tcp); its Stack is not Send yet"]
 fn nonblocking_accept_would_block_then_poll_sees_the_connection() {
     shared();
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -239,7 +235,6 @@ fn nonblocking_accept_would_block_then_poll_sees_the_connection() {
 }
 
 #[test]
-#[ignore = "needs TCP (branch tcp); its Stack is not Send yet"]
 fn connect_to_a_closed_port_is_refused() {
     shared();
     let e = TcpStream::connect("127.0.0.1:9").unwrap_err();

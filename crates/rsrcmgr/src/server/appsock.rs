@@ -37,6 +37,19 @@ pub const MAX_APP_SOCKETS: usize = 65_536;
 const CHUNK: usize = 64 * 1024;
 /// `ConnectWait` requests waiting on one socket at most.
 const MAX_WAITERS: usize = 16;
+/// Finished TCP connections remembered for their names at most.
+const MAX_TOMBS: usize = 4096;
+
+/// What is left of a TCP connection whose both directions are shut: a
+/// pair with both halves shut reports a hang-up just as one whose
+/// application end is closed, so the stack's socket is closed then, but the
+/// application may still ask for its names and SO_ERROR (as after a kernel
+/// connection's FIN exchange). Kept in a bounded table, oldest first out.
+pub(crate) struct Tomb {
+    local: Option<SocketAddr>,
+    peer: Option<SocketAddr>,
+    error: Option<i32>,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Class {
@@ -226,6 +239,31 @@ impl<H: StackHost> Loop<H> {
     /// Closes an application socket: the stack's socket goes (a TCP
     /// connection finishes in the background, as the kernel's do).
     fn drop_app(&mut self, s: AppSock) {
+        if s.class == Class::Stream {
+            let id = s.id;
+            let (local, peer) = self
+                .host
+                .with_stack(|st, _| (st.socket_local(id), st.socket_peer(id)));
+            if self.tomb_order.len() >= MAX_TOMBS
+                && let Some(old) = self.tomb_order.pop_front()
+            {
+                self.tombs.remove(&old);
+            }
+            if self
+                .tombs
+                .insert(
+                    s.key,
+                    Tomb {
+                        local,
+                        peer,
+                        error: s.error,
+                    },
+                )
+                .is_none()
+            {
+                self.tomb_order.push_back(s.key);
+            }
+        }
         let raw = s.end.as_raw_fd();
         let _ = self.poll.registry().deregister(&mut SourceFd(&raw));
         self.app_tokens.remove(&s.token);
@@ -679,10 +717,13 @@ impl<H: StackHost> Loop<H> {
                     list.iter().map(SocketInfoWire::from).collect(),
                 ))
             }
-            req => {
-                let id = self.app_by_fd(fd)?;
-                self.on_socket(token, rid, id, req, fd, done)
-            }
+            req => match self.app_by_fd(fd) {
+                Ok(id) => self.on_socket(token, rid, id, req, fd, done),
+                Err(r) => match fd.and_then(key_of).and_then(|k| self.tombs.get_mut(&k)) {
+                    Some(t) => Err(tomb_answer(t, &req)),
+                    None => Err(r),
+                },
+            },
         }
     }
 
@@ -822,5 +863,25 @@ impl<H: StackHost> Loop<H> {
             _ => Response::error(errno::ENOSYS, "request not supported"),
         };
         Err(resp)
+    }
+}
+
+/// The answer about a finished TCP connection.
+fn tomb_answer(t: &mut Tomb, req: &Request) -> Response {
+    match req {
+        Request::GetName => Response::Addr(t.local),
+        Request::GetPeer => match t.peer {
+            Some(a) => Response::Addr(Some(a)),
+            None => Response::error(errno::ENOTCONN, "the socket is not connected"),
+        },
+        Request::GetOpt {
+            name: SockOptNameWire::Error,
+        } => Response::Opt(SockOptWire::Error(t.error.take().unwrap_or(0))),
+        Request::GetOpt {
+            name: SockOptNameWire::Type,
+        } => Response::Opt(SockOptWire::Type(1)),
+        // Both directions are shut already.
+        Request::Shutdown { .. } => Response::Ok,
+        _ => Response::error(errno::EINVAL, "the connection is finished"),
     }
 }

@@ -149,6 +149,8 @@ impl Server {
             app_keys: HashMap::new(),
             app_counts: HashMap::new(),
             again: BTreeSet::new(),
+            tombs: HashMap::new(),
+            tomb_order: std::collections::VecDeque::new(),
             deferred: Vec::new(),
             running: Arc::new(AtomicUsize::new(0)),
         };
@@ -219,6 +221,9 @@ struct Loop<H: StackHost> {
     app_keys: HashMap<(u64, u64), SocketId>,
     /// Application sockets each connection created and that are open.
     app_counts: HashMap<Token, usize>,
+    /// Finished TCP connections, by the application end's key.
+    tombs: HashMap<(u64, u64), appsock::Tomb>,
+    tomb_order: std::collections::VecDeque<(u64, u64)>,
     /// Application sockets with work left over from their last turn.
     again: BTreeSet<SocketId>,
     /// Answers decided outside the requesting connection's turn.
