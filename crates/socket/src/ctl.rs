@@ -5,7 +5,9 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
+use iopkt_rsrcmgr::client::DEFAULT_TIMEOUT;
 use iopkt_rsrcmgr::proto::{Request, Response, SockOptNameWire, SockOptWire};
 use iopkt_rsrcmgr::{Client, ClientError, client_prefix};
 
@@ -47,6 +49,16 @@ pub(crate) fn call(
     req: &Request,
     fd: Option<BorrowedFd<'_>>,
 ) -> io::Result<(Response, Option<OwnedFd>)> {
+    call_timeout(req, fd, None)
+}
+
+/// [`call`], waiting at most `timeout` (else the connection's default).
+/// An answer that comes later is skipped by the next call.
+pub(crate) fn call_timeout(
+    req: &Request,
+    fd: Option<BorrowedFd<'_>>,
+    timeout: Option<Duration>,
+) -> io::Result<(Response, Option<OwnedFd>)> {
     let mut c = lock();
     let pid = std::process::id();
     if c.conn.as_ref().is_none_or(|(p, _)| *p != pid) {
@@ -57,8 +69,13 @@ pub(crate) fn call(
     let Some((_, client)) = c.conn.as_mut() else {
         return Err(io::Error::from(io::ErrorKind::NotConnected));
     };
+    client.set_timeout(timeout.unwrap_or(DEFAULT_TIMEOUT));
     match client.call_with_fd(req, fd) {
         Ok(r) => Ok(r),
+        // Only the wait ended; the stream is intact.
+        Err(ClientError::Timeout) if timeout.is_some() => {
+            Err(io::Error::from(io::ErrorKind::TimedOut))
+        }
         Err(e @ ClientError::Remote(_)) => Err(to_io(e)),
         Err(e) => {
             // The connection is in an unknown state: start afresh next time.

@@ -29,8 +29,7 @@ impl TcpStream {
         ctl::each_addr(addr, |a| Self::connect_one(a, None))
     }
 
-    /// Connects. The wait is bounded by the control connection's answer
-    /// timeout (30 s), not yet by `timeout` itself.
+    /// Connects, giving up with `TimedOut` after `timeout`.
     pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
         Self::connect_one(*addr, Some(timeout))
     }
@@ -43,8 +42,8 @@ impl TcpStream {
             Err(e) => return Err(e),
         }
         // A blocking connect is the attempt plus a wait for its outcome.
-        let _ = timeout;
-        ctl::call(&Request::ConnectWait, Some(fd.as_fd()))?;
+        // Giving up closes the descriptor, which abandons the attempt.
+        ctl::call_timeout(&Request::ConnectWait, Some(fd.as_fd()), timeout)?;
         Ok(Self::from_owned(fd))
     }
 

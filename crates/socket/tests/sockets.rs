@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 
 use iopkt_rsrcmgr::mem_host::MemHost;
 use iopkt_rsrcmgr::proto::{Request, Response};
-use iopkt_rsrcmgr::{Client, ClientError, Server};
+use iopkt_rsrcmgr::{Client, ClientError, Server, StackHost};
 use iopkt_socket::{TcpListener, TcpStream, UdpSocket};
 
 struct Stack {
     dir: tempfile::TempDir,
     _server: Server,
-    _host: Arc<MemHost>,
+    host: Arc<MemHost>,
 }
 
 fn start() -> Stack {
@@ -30,14 +30,22 @@ fn start() -> Stack {
     Stack {
         dir,
         _server: server,
-        _host: host,
+        host,
     }
+}
+
+fn shared_stack() -> &'static Stack {
+    static S: OnceLock<Stack> = OnceLock::new();
+    S.get_or_init(start)
+}
+
+fn shared_path() -> &'static Path {
+    shared_stack().dir.path()
 }
 
 /// The stack every test of this process shares.
 fn shared() -> &'static Path {
-    static S: OnceLock<Stack> = OnceLock::new();
-    let p = S.get_or_init(start).dir.path();
+    let p = shared_path();
     iopkt_socket::set_prefix(p);
     p
 }
@@ -305,6 +313,30 @@ fn malformed_datagrams_from_the_application_are_dropped() {
     assert_eq!(&buf[..n], b"fine");
 }
 
+#[test]
+fn connect_timeout_gives_up_in_time() {
+    // An Ethernet segment where nobody answers ARP: the SYN never leaves.
+    shared();
+    let stack = shared_stack();
+    let i = stack
+        .host
+        .add_ethernet("en0", iopkt_stack::Mac([2, 0, 0, 0, 0, 1]), 1500)
+        .unwrap();
+    stack
+        .host
+        .with_stack(|s, c| {
+            s.set_up(c, i, true)?;
+            s.add_addr4(c, i, "198.51.100.1".parse().unwrap(), 24, false)
+        })
+        .unwrap();
+    let addr: SocketAddr = "198.51.100.77:80".parse().unwrap();
+    let t0 = Instant::now();
+    let e = TcpStream::connect_timeout(&addr, Duration::from_millis(300)).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::TimedOut, "{e}");
+    assert!(t0.elapsed() >= Duration::from_millis(300));
+    assert!(t0.elapsed() < Duration::from_secs(5));
+}
+
 /// Run by `a_killed_client_leaves_no_socket` in a child process.
 #[test]
 fn child_holder() {
@@ -312,11 +344,18 @@ fn child_holder() {
         return;
     };
     iopkt_socket::set_prefix(PathBuf::from(prefix));
-    let socks: Vec<UdpSocket> = (0..100)
+    // 60 UDP sockets, a listener, and 20 connections to it (40 sockets).
+    let udp: Vec<UdpSocket> = (0..60)
         .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
         .collect();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut tcp = Vec::new();
+    for _ in 0..20 {
+        tcp.push(TcpStream::connect(l.local_addr().unwrap()).unwrap());
+        tcp.push(l.accept().unwrap().0);
+    }
     let ready = std::env::var("IOPKT_TEST_CHILD_READY").unwrap();
-    std::fs::write(ready, format!("{}", socks.len())).unwrap();
+    std::fs::write(ready, format!("{}", udp.len() + tcp.len() + 1)).unwrap();
     std::thread::sleep(Duration::from_secs(60));
 }
 
@@ -337,16 +376,34 @@ fn a_killed_client_leaves_no_socket() {
         assert!(Instant::now() < deadline, "child not ready in time");
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert_eq!(list(stack.dir.path()).len(), 100);
+    let before = list(stack.dir.path());
+    assert_eq!(before.len(), 101, "{before:#?}");
     child.kill().unwrap();
     child.wait().unwrap();
+    // Every socket of the dead process is closed: gone, or a TCP
+    // connection finishing its close in the background (RFC 9293 3.6).
+    let closing = [
+        "FIN_WAIT_1",
+        "FIN_WAIT_2",
+        "CLOSING",
+        "TIME_WAIT",
+        "LAST_ACK",
+        "CLOSED",
+    ];
     let deadline = Instant::now() + Duration::from_secs(1);
     loop {
-        let n = list(stack.dir.path()).len();
-        if n == 0 {
+        let left: Vec<_> = list(stack.dir.path())
+            .into_iter()
+            .filter(|s| !(s.proto.starts_with("tcp") && closing.contains(&s.state.as_str())))
+            .collect();
+        if left.is_empty() {
             break;
         }
-        assert!(Instant::now() < deadline, "{n} sockets left after a second");
+        assert!(
+            Instant::now() < deadline,
+            "{} sockets left after a second: {left:#?}",
+            left.len()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
