@@ -221,3 +221,112 @@ fn another_connection_may_use_a_socket_whose_descriptor_it_holds() {
         r => panic!("{r:?}"),
     }
 }
+
+fn open_tcp(c: &mut Client) -> OwnedFd {
+    match c
+        .call_with_fd(
+            &Request::SocketOpen {
+                v6: false,
+                stream: true,
+            },
+            None,
+        )
+        .unwrap()
+    {
+        (Response::SocketFd { peer: None }, Some(fd)) => fd,
+        r => panic!("{r:?}"),
+    }
+}
+
+fn wait_readable(fd: &OwnedFd) -> bool {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    unsafe { libc::poll(&mut p, 1, 5000) == 1 }
+}
+
+#[test]
+fn tcp_connect_is_in_progress_then_waited_for_and_accept_follows_a_notification_byte() {
+    let f = Fixture::new();
+    let mut c = f.client();
+    let l = open_tcp(&mut c);
+    assert_eq!(sock_type(&l), rustix::net::SocketType::STREAM);
+    let la = bind(&mut c, &l, "127.0.0.1:0");
+    c.call_with_fd(&Request::Listen { backlog: 4 }, Some(l.as_fd()))
+        .unwrap();
+    let s = open_tcp(&mut c);
+    assert_eq!(
+        errno(c.call_with_fd(&Request::Connect { addr: la }, Some(s.as_fd()))),
+        errno::EINPROGRESS
+    );
+    assert!(matches!(
+        c.call_with_fd(&Request::ConnectWait, Some(s.as_fd())),
+        Ok((Response::Ok, None))
+    ));
+    // The listener's descriptor turns readable with one byte.
+    assert!(wait_readable(&l));
+    let mut b = [0u8; 4];
+    assert_eq!(rustix::io::read(&l, &mut b).unwrap(), 1);
+    let (peer, a) = match c.call_with_fd(&Request::Accept, Some(l.as_fd())).unwrap() {
+        (Response::SocketFd { peer: Some(p) }, Some(fd)) => (p, fd),
+        r => panic!("{r:?}"),
+    };
+    let sa = match c.call_with_fd(&Request::GetName, Some(s.as_fd())).unwrap() {
+        (Response::Addr(Some(x)), _) => x,
+        r => panic!("{r:?}"),
+    };
+    assert_eq!(peer, sa);
+    // No second connection: Accept says EAGAIN.
+    assert_eq!(
+        errno(c.call_with_fd(&Request::Accept, Some(l.as_fd()))),
+        errno::EAGAIN
+    );
+    // Bytes flow both ways on the descriptors themselves.
+    rustix::io::write(&s, b"abc").unwrap();
+    assert!(wait_readable(&a));
+    assert_eq!(rustix::io::read(&a, &mut b).unwrap(), 3);
+    assert_eq!(&b[..3], b"abc");
+    // The table shows the three sockets with their states.
+    let l = list(&mut c);
+    let states: Vec<&str> = l.iter().map(|s| s.state.as_str()).collect();
+    assert!(states.contains(&"LISTEN"), "{states:?}");
+    assert_eq!(
+        states.iter().filter(|s| **s == "ESTABLISHED").count(),
+        2,
+        "{states:?}"
+    );
+}
+
+#[test]
+fn a_refused_connection_is_reported_by_connect_wait_then_once_by_so_error() {
+    let f = Fixture::new();
+    let mut c = f.client();
+    let s = open_tcp(&mut c);
+    let _ = c.call_with_fd(
+        &Request::Connect {
+            addr: "127.0.0.1:1".parse().unwrap(),
+        },
+        Some(s.as_fd()),
+    );
+    assert_eq!(
+        errno(c.call_with_fd(&Request::ConnectWait, Some(s.as_fd()))),
+        errno::ECONNREFUSED
+    );
+    let so_error = |c: &mut Client| match c
+        .call_with_fd(
+            &Request::GetOpt {
+                name: SockOptNameWire::Error,
+            },
+            Some(s.as_fd()),
+        )
+        .unwrap()
+    {
+        (Response::Opt(SockOptWire::Error(e)), _) => e,
+        r => panic!("{r:?}"),
+    };
+    assert_eq!(so_error(&mut c), errno::ECONNREFUSED);
+    assert_eq!(so_error(&mut c), 0, "reading SO_ERROR clears it");
+}
