@@ -516,6 +516,8 @@ impl<H: StackHost> Loop<H> {
         let id = s.id;
         let mut more = false;
         let mut budget = CHUNK;
+        // One buffer per turn, for the largest message either way.
+        let mut buf = vec![0u8; DGRAM_HEADER_LEN + MAX_DGRAM_PAYLOAD + 1];
         // Application to stack, a datagram at a time.
         loop {
             if let Some((dst, data)) = s.dgram_out.take() {
@@ -538,7 +540,6 @@ impl<H: StackHost> Loop<H> {
                 more = true;
                 break;
             }
-            let mut buf = vec![0u8; DGRAM_HEADER_LEN + MAX_DGRAM_PAYLOAD + 1];
             match rustix::net::recv(&s.end, &mut buf, RecvFlags::DONTWAIT) {
                 Ok((0, _)) => s.app_eof = true,
                 Ok((n, _)) => {
@@ -582,7 +583,7 @@ impl<H: StackHost> Loop<H> {
                 more = true;
                 break;
             }
-            let mut buf = vec![0u8; MAX_DGRAM_PAYLOAD];
+            let space = buf.get_mut(..MAX_DGRAM_PAYLOAD).unwrap_or_default();
             let got = self.host.with_stack(|st, c| {
                 let rd = st.socket_readiness(id);
                 if rd.error
@@ -590,11 +591,11 @@ impl<H: StackHost> Loop<H> {
                 {
                     return Err(e);
                 }
-                st.socket_recv(c, id, &mut buf, false)
+                st.socket_recv(c, id, space, false)
             });
             let msg = match got {
                 Ok(r) => {
-                    budget = budget.saturating_sub(r.len.max(1));
+                    budget = budget.saturating_sub(r.len + DGRAM_HEADER_LEN);
                     let h = DgramHeader {
                         addr: r.from,
                         flags: if r.truncated { DGRAM_TRUNCATED } else { 0 },
