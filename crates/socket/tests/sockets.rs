@@ -407,3 +407,63 @@ fn a_killed_client_leaves_no_socket() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn a_large_datagram_arrives_whole_and_a_short_buffer_truncates() {
+    shared();
+    let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+    b.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let big: Vec<u8> = (0..60_000u32).map(|i| (i % 251) as u8).collect();
+    a.send_to(&big, b.local_addr().unwrap()).unwrap();
+    let mut buf = vec![0u8; 65_536];
+    let (n, _) = b.recv_from(&mut buf).unwrap();
+    assert_eq!(n, big.len());
+    assert_eq!(checksum(&buf[..n]), checksum(&big));
+    // As with the kernel, a short buffer gets the start of the datagram and
+    // the rest is dropped; peeking leaves it queued.
+    a.send_to(b"0123456789", b.local_addr().unwrap()).unwrap();
+    let mut small = [0u8; 4];
+    assert_eq!(b.peek(&mut small).unwrap(), 4);
+    assert_eq!(b.recv(&mut small).unwrap(), 4);
+    assert_eq!(&small, b"0123");
+    a.send_to(b"next", b.local_addr().unwrap()).unwrap();
+    assert_eq!(b.recv(&mut small).unwrap(), 4);
+    assert_eq!(&small, b"next");
+}
+
+#[test]
+fn a_descriptor_inherited_by_another_process_reaches_the_socket() {
+    let prefix = shared();
+    let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = a.local_addr().unwrap();
+    // Hand a duplicate without close-on-exec to a child process, which asks
+    // for the socket's name on its own control connection.
+    let dup = rustix::io::fcntl_dupfd_cloexec(&a, 100).unwrap();
+    rustix::io::fcntl_setfd(&dup, rustix::io::FdFlags::empty()).unwrap();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["child_name", "--exact", "--nocapture", "--test-threads=1"])
+        .env("IOPKT_TEST_CHILD_PREFIX", prefix)
+        .env("IOPKT_TEST_CHILD_FD", dup.as_raw_fd().to_string())
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("NAME {addr}")), "{text}");
+}
+
+/// Run by `a_descriptor_inherited_by_another_process_reaches_the_socket`.
+#[test]
+fn child_name() {
+    let (Ok(prefix), Ok(fd)) = (
+        std::env::var("IOPKT_TEST_CHILD_PREFIX"),
+        std::env::var("IOPKT_TEST_CHILD_FD"),
+    ) else {
+        return;
+    };
+    iopkt_socket::set_prefix(PathBuf::from(prefix));
+    let fd: i32 = fd.parse().unwrap();
+    // SAFETY: the parent passed this descriptor to us to own.
+    let s = unsafe { <UdpSocket as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    println!("NAME {}", s.local_addr().unwrap());
+}
