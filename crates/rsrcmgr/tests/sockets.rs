@@ -330,3 +330,59 @@ fn a_refused_connection_is_reported_by_connect_wait_then_once_by_so_error() {
     assert_eq!(so_error(&mut c), errno::ECONNREFUSED);
     assert_eq!(so_error(&mut c), 0, "reading SO_ERROR clears it");
 }
+
+#[test]
+fn a_connection_may_hold_at_most_its_share_of_sockets() {
+    use iopkt_rsrcmgr::server::MAX_APP_SOCKETS_PER_CLIENT;
+    // Both ends of every pair live in this process: make room.
+    let want = (2 * MAX_APP_SOCKETS_PER_CLIENT + 512) as u64;
+    let mut lim = rustix::process::getrlimit(rustix::process::Resource::Nofile);
+    if lim.current.is_some_and(|c| c < want) {
+        lim.current = Some(lim.maximum.map_or(want, |m| m.min(want)));
+        rustix::process::setrlimit(rustix::process::Resource::Nofile, lim.clone()).unwrap();
+    }
+    assert!(
+        lim.current.is_none_or(|c| c >= want),
+        "this test needs {want} descriptors (ulimit -n)"
+    );
+    let f = Fixture::new();
+    let mut c = f.client();
+    let mut held: Vec<OwnedFd> = (0..MAX_APP_SOCKETS_PER_CLIENT)
+        .map(|_| open_udp(&mut c, false))
+        .collect();
+    assert_eq!(
+        errno(c.call_with_fd(
+            &Request::SocketOpen {
+                v6: false,
+                stream: false
+            },
+            None
+        )),
+        errno::EMFILE
+    );
+    // Another connection has its own share.
+    let mut c2 = f.client();
+    drop(open_udp(&mut c2, false));
+    // Closing one makes room again, once the server has seen it go.
+    held.pop();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match c.call_with_fd(
+            &Request::SocketOpen {
+                v6: false,
+                stream: false,
+            },
+            None,
+        ) {
+            Ok((_, Some(fd))) => {
+                held.push(fd);
+                break;
+            }
+            Err(ClientError::Remote(e)) if e.code == errno::EMFILE => {
+                assert!(Instant::now() < deadline, "no room after a close");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            r => panic!("{r:?}"),
+        }
+    }
+}
