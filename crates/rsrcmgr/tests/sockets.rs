@@ -339,7 +339,7 @@ fn a_connection_may_hold_at_most_its_share_of_sockets() {
     let mut lim = rustix::process::getrlimit(rustix::process::Resource::Nofile);
     if lim.current.is_some_and(|c| c < want) {
         lim.current = Some(lim.maximum.map_or(want, |m| m.min(want)));
-        rustix::process::setrlimit(rustix::process::Resource::Nofile, lim.clone()).unwrap();
+        rustix::process::setrlimit(rustix::process::Resource::Nofile, lim).unwrap();
     }
     assert!(
         lim.current.is_none_or(|c| c >= want),
