@@ -7,6 +7,10 @@
 //! `destroy` run on threads of their own so a slow module load does not stall
 //! other clients, and their answers may overtake earlier requests' (clients
 //! match answers by request id).
+//!
+//! Application sockets (UDP, TCP) are socket pairs whose io-pkt ends the
+//! same loop serves ([`appsock`]): data moves between them and the stack
+//! on readiness of either side.
 
 mod appsock;
 mod conn;
