@@ -9,7 +9,7 @@
 //! match answers by request id).
 //!
 //! Application sockets (UDP, TCP) are socket pairs whose io-pkt ends the
-//! same loop serves ([`appsock`]): data moves between them and the stack
+//! same loop serves (module `appsock`): data moves between them and the stack
 //! on readiness of either side.
 
 mod appsock;
