@@ -216,6 +216,11 @@ impl Client {
                 Some(ServerMessage::Response(0, Response::Error(e))) => {
                     return Err(ClientError::Remote(e));
                 }
+                // The late answer of a request given up on: its descriptor,
+                // if it brought one, is not for anyone now.
+                Some(ServerMessage::Response(_, Response::SocketFd { .. })) => {
+                    self.fds.pop_front();
+                }
                 Some(ServerMessage::Response(_, _)) => {}
                 Some(ServerMessage::Event(ev)) => self.keep_event(ev),
                 None => return Err(ClientError::Timeout),

@@ -85,6 +85,26 @@ pub(crate) fn call_timeout(
     }
 }
 
+/// Sends a request that may wait long (`ConnectWait`) on a connection of
+/// its own, so other threads' calls do not queue behind it.
+pub(crate) fn call_alone(
+    req: &Request,
+    fd: BorrowedFd<'_>,
+    timeout: Option<Duration>,
+) -> io::Result<Response> {
+    let prefix = {
+        let c = lock();
+        c.prefix.clone().unwrap_or_else(client_prefix)
+    };
+    let mut client = Client::connect(&prefix).map_err(to_io)?;
+    client.set_timeout(timeout.unwrap_or(DEFAULT_TIMEOUT));
+    match client.call_with_fd(req, Some(fd)) {
+        Ok((r, _)) => Ok(r),
+        Err(ClientError::Timeout) => Err(io::Error::from(io::ErrorKind::TimedOut)),
+        Err(e) => Err(to_io(e)),
+    }
+}
+
 /// A request whose answer is `Ok`.
 pub(crate) fn call_ok(req: &Request, fd: BorrowedFd<'_>) -> io::Result<()> {
     call(req, Some(fd)).map(|_| ())

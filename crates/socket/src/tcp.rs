@@ -43,7 +43,7 @@ impl TcpStream {
         }
         // A blocking connect is the attempt plus a wait for its outcome.
         // Giving up closes the descriptor, which abandons the attempt.
-        ctl::call_timeout(&Request::ConnectWait, Some(fd.as_fd()), timeout)?;
+        ctl::call_alone(&Request::ConnectWait, fd.as_fd(), timeout)?;
         Ok(Self::from_owned(fd))
     }
 
