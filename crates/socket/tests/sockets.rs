@@ -467,3 +467,21 @@ fn child_name() {
     let s = unsafe { <UdpSocket as std::os::fd::FromRawFd>::from_raw_fd(fd) };
     println!("NAME {}", s.local_addr().unwrap());
 }
+
+#[test]
+fn options_read_back_what_was_set() {
+    shared();
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    u.set_ttl(7).unwrap();
+    assert_eq!(u.ttl().unwrap(), 7);
+    u.set_broadcast(true).unwrap();
+    assert!(u.broadcast().unwrap());
+    assert_eq!(
+        u.set_ttl(300).unwrap_err().raw_os_error(),
+        Some(libc::EINVAL)
+    );
+    assert!(u.take_error().unwrap().is_none());
+    let l = TcpListener::bind("[::1]:0").unwrap();
+    l.set_ttl(9).unwrap();
+    assert_eq!(l.ttl().unwrap(), 9);
+}
