@@ -13,6 +13,8 @@
 //! - [`ipv4`], [`icmp4`], [`ipv6`], [`icmp6`], with [`reasm`] for fragments
 //!   and [`route`] for longest-prefix match;
 //! - [`socket`]: the stack's sockets as seen by the resource manager.
+//! - [`udp`] (RFC 768): datagram sockets, with [`igmp`] (RFC 3376) telling
+//!   routers of the multicast groups they join.
 //! - [`counters`]: every protocol counter, grouped and described for
 //!   `netstat -s`.
 
