@@ -320,6 +320,12 @@ fn time_wait_lasts_sixty_seconds_then_the_connection_is_gone() {
         state(sim, a, c) == Some(State::TimeWait)
     }));
     let entered = net.sim.now();
+    // The closed socket is gone from the socket table but its connection
+    // still shows.
+    assert!(net.sim.stack(a).socket_list().iter().all(|i| i.id != c));
+    let shown = net.sim.stack(a).tcp_connections();
+    assert_eq!(shown.len(), 1);
+    assert_eq!(shown[0].state, "TIME_WAIT");
     assert!(
         net.sim
             .run_until(Duration::from_secs(120), |sim| state(sim, a, c).is_none())
@@ -1052,6 +1058,24 @@ fn options_read_back_and_unknown_congestion_control_is_refused() {
     assert_eq!(get(SockOptName::Linger), Ok(SockOpt::Linger(Some(0))));
     assert_eq!(get(SockOptName::MaxSeg), Ok(SockOpt::MaxSeg(1000)));
     assert_eq!(get(SockOptName::KeepCnt), Ok(SockOpt::KeepCnt(9)));
+    // TCP_MAXSEG on a listener reaches the connections it accepts, and
+    // the peer's segments respect it.
+    let b = net.b;
+    let l = open(&mut net.sim, b, false);
+    net.sim
+        .with(b, |st, cx| st.socket_setopt(cx, l, SockOpt::MaxSeg(600)))
+        .unwrap();
+    net.sim
+        .with(b, |st, cx| st.socket_bind(cx, l, sa(B4, 80)))
+        .unwrap();
+    net.sim
+        .with(b, |st, cx| st.socket_listen(cx, l, 1))
+        .unwrap();
+    let c2 = connect(&mut net.sim, a, sa(B4, 80));
+    net.sim.run_for(Duration::from_millis(100));
+    let (s2, _) = accept(&mut net.sim, b, l).unwrap();
+    assert_eq!(net.sim.stack(b).tcp.negotiated(s2).map(|n| n.1), Some(600));
+    assert_eq!(net.sim.stack(a).tcp.negotiated(c2).map(|n| n.0), Some(588));
     let mut buf = [0u8; 4];
     assert_eq!(
         net.sim
@@ -1313,4 +1337,25 @@ fn out_of_order_data_and_a_fin_beyond_a_hole_are_reassembled() {
         acks.iter()
             .any(|x| x.from == b && x.ack == nxt.wrapping_add(11))
     );
+}
+
+#[test]
+fn a_smaller_mtu_after_the_handshake_shrinks_the_segments() {
+    let mut net = net();
+    let (c, s) = established(&mut net, false);
+    let (a, b, ia) = (net.a, net.b, net.ia);
+    net.sim.with(a, |st, _| st.set_mtu(ia, 1000)).unwrap();
+    net.sim.capture();
+    let data = pattern(200_000, 6);
+    let got = pump(&mut net.sim, (a, c), (b, s), &data, Duration::from_secs(30));
+    assert!(got == data);
+    let (mss, ..) = net.sim.stack(a).tcp.negotiated(c).unwrap();
+    assert_eq!(mss, 1000 - 40 - 12);
+    let biggest = segments(&mut net.sim)
+        .iter()
+        .filter(|x| x.from == a)
+        .map(|x| x.len)
+        .max()
+        .unwrap();
+    assert_eq!(biggest, 948);
 }

@@ -556,6 +556,19 @@ impl Stack {
         }
     }
 
+    /// Every TCP connection, those the application already closed
+    /// (FIN-WAIT, TIME-WAIT, …) included, for `netstat -a`; sorted by id.
+    pub fn tcp_connections(&self) -> Vec<SocketInfo> {
+        let mut v: Vec<SocketInfo> = self
+            .tcp
+            .conns
+            .keys()
+            .filter_map(|id| self.tcp_info(*id))
+            .collect();
+        v.sort_by_key(|i| i.id);
+        v
+    }
+
     pub(crate) fn tcp_info(&self, id: SocketId) -> Option<SocketInfo> {
         let t = self.tcp.conns.get(&id)?;
         Some(SocketInfo {

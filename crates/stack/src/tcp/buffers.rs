@@ -15,6 +15,9 @@ pub const DEFAULT_RECV_BUF: usize = 128 * 1024;
 /// Limits on SO_SNDBUF / SO_RCVBUF.
 pub const MIN_BUF: usize = 2048;
 pub const MAX_BUF: usize = 16 * 1024 * 1024;
+/// Out-of-order pieces held at most, whatever their size: a peer sending
+/// tiny scattered segments must not make every ACK walk a huge map.
+pub const MAX_OOO_PIECES: usize = 512;
 
 #[derive(Debug)]
 pub struct SendBuf {
@@ -72,6 +75,9 @@ pub struct RecvBuf {
     /// Out-of-order segments by stream offset; total bytes bounded by `cap`.
     ooo: BTreeMap<u64, Vec<u8>>,
     ooo_bytes: usize,
+    /// Stream offset of the latest out-of-order arrival: its block is
+    /// reported first (RFC 2018 section 4).
+    ooo_latest: u64,
 }
 
 impl RecvBuf {
@@ -82,6 +88,7 @@ impl RecvBuf {
             next: 0,
             ooo: BTreeMap::new(),
             ooo_bytes: 0,
+            ooo_latest: 0,
         }
     }
     /// In-order bytes waiting to be read.
@@ -113,6 +120,7 @@ impl RecvBuf {
         }
         let off = self.next + delta;
         if delta > 0 {
+            self.ooo_latest = off;
             self.insert_ooo(off, bytes);
             return 0;
         }
@@ -139,6 +147,9 @@ impl RecvBuf {
     }
 
     fn insert_ooo(&mut self, off: u64, bytes: &[u8]) {
+        if self.ooo.len() >= MAX_OOO_PIECES {
+            return;
+        }
         // Keep only what no stored segment covers: trim against the
         // neighbour before, then split around those after.
         let mut start = off;
@@ -153,7 +164,7 @@ impl RecvBuf {
                 .next()
                 .map(|(&o, s)| (o, o + s.len() as u64));
             let stop = next.map_or(end, |(o, _)| o.min(end));
-            if stop > start {
+            if stop > start && self.ooo.len() < MAX_OOO_PIECES {
                 let piece = &bytes[(start - off) as usize..(stop - off) as usize];
                 self.ooo_bytes += piece.len();
                 self.ooo.insert(start, piece.to_vec());
@@ -178,23 +189,23 @@ impl RecvBuf {
     }
 
     /// Up to `max` out-of-order ranges as (offset from the next in-order
-    /// byte, length), most recent arrival order not being tracked: lowest
-    /// first (RFC 2018 section 4 asks for the most recent first; the
-    /// lowest is what fills the hole soonest).
+    /// byte, length): the one holding the latest arrival first, then the
+    /// others in order (RFC 2018 section 4).
     pub fn ooo_ranges(&self, max: usize) -> Vec<(u64, u64)> {
         let mut v: Vec<(u64, u64)> = Vec::new();
         for (&o, s) in &self.ooo {
-            let e = o + s.len() as u64;
+            let rel = o - self.next;
             match v.last_mut() {
-                Some(last) if last.0 + last.1 == o - self.next => last.1 += s.len() as u64,
-                _ => {
-                    if v.len() == max {
-                        break;
-                    }
-                    v.push((o - self.next, e - o));
-                }
+                Some(last) if last.0 + last.1 == rel => last.1 += s.len() as u64,
+                _ => v.push((rel, s.len() as u64)),
             }
         }
+        let latest = self.ooo_latest.saturating_sub(self.next);
+        if let Some(i) = v.iter().position(|(o, l)| (*o..o + l).contains(&latest)) {
+            let r = v.remove(i);
+            v.insert(0, r);
+        }
+        v.truncate(max);
         v
     }
 
@@ -213,7 +224,9 @@ mod tests {
         assert_eq!(r.insert(5, b"fghij"), 0);
         assert_eq!(r.insert(3, b"defgh"), 0);
         assert_eq!(r.insert(12, b"mn"), 0);
-        assert_eq!(r.ooo_ranges(4), vec![(3, 7), (12, 2)]);
+        // The latest arrival's block comes first.
+        assert_eq!(r.ooo_ranges(4), vec![(12, 2), (3, 7)]);
+        assert_eq!(r.ooo_ranges(1), vec![(12, 2)]);
         assert_eq!(r.insert(0, b"abc"), 10);
         let mut out = [0u8; 20];
         assert_eq!(r.read(&mut out, true), 10);
@@ -222,6 +235,16 @@ mod tests {
         assert_eq!(r.read(&mut out, false), 4);
         assert_eq!(&out[..4], b"klmn");
         assert_eq!(r.ooo_bytes(), 0);
+    }
+
+    #[test]
+    fn out_of_order_pieces_are_bounded() {
+        let mut r = RecvBuf::new(1 << 20);
+        for i in 0..2000u64 {
+            r.insert(1 + 2 * i, b"x");
+        }
+        assert_eq!(r.ooo_bytes(), MAX_OOO_PIECES);
+        assert_eq!(r.insert(0, b"y"), 2);
     }
 
     #[test]

@@ -193,7 +193,11 @@ impl Stack {
         t.parent = Some(lid);
         t.local = Some(local);
         t.remote = Some(remote);
-        t.our_mss = our_mss;
+        t.our_mss = if t.opts.max_seg > 0 {
+            our_mss.min(t.opts.max_seg)
+        } else {
+            our_mss
+        };
         t.irs = seg.seq;
         t.rcv_nxt = seg.seq.wrapping_add(1);
         t.iss = isn;

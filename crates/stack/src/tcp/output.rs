@@ -11,6 +11,7 @@ use iopkt_wire::tcp::{self as wire, TcpOptions};
 use super::seq;
 use super::tcb::{PERSIST_MAX, PERSIST_MIN, State};
 use crate::ctx::Ctx;
+use crate::error::Error;
 use crate::socket::SocketId;
 use crate::stack::Stack;
 
@@ -41,12 +42,12 @@ impl Stack {
         opts: &[u8],
         len: usize,
         fill: impl FnOnce(&mut [u8]),
-    ) -> bool {
+    ) -> Result<(), Error> {
         let hl = wire::MIN_HEADER_LEN + opts.len();
         let total = hl + len;
         let mut pkt = self.pool.alloc_for(total);
         let Some(b) = pkt.try_append(total) else {
-            return false;
+            return Err(Error::NoBuffers);
         };
         b[0..2].copy_from_slice(&h.local.port().to_be_bytes());
         b[2..4].copy_from_slice(&h.remote.port().to_be_bytes());
@@ -61,7 +62,7 @@ impl Stack {
         let pseudo = match (h.local.ip(), h.remote.ip()) {
             (IpAddr::V4(s), IpAddr::V4(d)) => checksum::pseudo_v4(s, d, ipproto::TCP, total as u16),
             (IpAddr::V6(s), IpAddr::V6(d)) => checksum::pseudo_v6(s, d, ipproto::TCP, total as u32),
-            _ => return false,
+            _ => return Err(Error::AddrNotAvailable),
         };
         let c = checksum::finish(checksum::sum(pseudo, b));
         b[16..18].copy_from_slice(&c.to_be_bytes());
@@ -69,16 +70,15 @@ impl Stack {
         if h.flags & wire::RST != 0 {
             self.tcp.stats.resets_out += 1;
         }
-        let r = match (h.local.ip(), h.remote.ip()) {
+        match (h.local.ip(), h.remote.ip()) {
             (IpAddr::V4(s), IpAddr::V4(d)) => {
                 self.ipv4_send(ctx, Some(s), d, ipproto::TCP, pkt, h.ttl, true)
             }
             (IpAddr::V6(s), IpAddr::V6(d)) => {
                 self.ipv6_send(ctx, Some(s), d, ipproto::TCP, pkt, h.ttl)
             }
-            _ => return false,
-        };
-        r.is_ok()
+            _ => Err(Error::AddrNotAvailable),
+        }
     }
 
     /// A segment of connection `id`: sequence `seq`, `flags` (ACK is
@@ -154,11 +154,25 @@ impl Stack {
         // The payload is copied straight from the send buffer; take it
         // out for the call so the stack can be borrowed to send.
         let sndbuf = std::mem::replace(&mut t.sndbuf, super::buffers::SendBuf::new(0));
-        let ok = self.tcp_emit(ctx, h, &opts, len, |b| sndbuf.copy_out(off, len, b));
+        let r = self.tcp_emit(ctx, h, &opts, len, |b| sndbuf.copy_out(off, len, b));
+        let too_big = r == Err(Error::MessageTooLarge);
+        let route_mss = if too_big {
+            self.tcp_route_mss(remote.ip())
+        } else {
+            0
+        };
         if let Some(t) = self.tcp.conns.get_mut(&id) {
             t.sndbuf = sndbuf;
+            if too_big {
+                // The way out got narrower (the interface MTU went down)
+                // and IPv4 segments are sent with DF (RFC 1191): shrink
+                // the MSS; the retransmission timer resends the data in
+                // segments that fit.
+                let opt = if t.ts_ok { 12 } else { 0 };
+                t.mss = t.mss.min(u32::from(route_mss).saturating_sub(opt)).max(64);
+            }
         }
-        ok
+        r.is_ok()
     }
 
     pub(crate) fn tcp_send_ack(&mut self, ctx: &mut impl Ctx, id: SocketId) {
@@ -354,7 +368,7 @@ impl Stack {
                 ttl: None,
             }
         };
-        self.tcp_emit(ctx, h, &[], 0, |_| {});
+        let _ = self.tcp_emit(ctx, h, &[], 0, |_| {});
     }
 
     /// Aborts connection `id` with a reset (close with unread data,
@@ -375,6 +389,6 @@ impl Stack {
             wnd: 0,
             ttl: t.opts.ttl,
         };
-        self.tcp_emit(ctx, h, &[], 0, |_| {});
+        let _ = self.tcp_emit(ctx, h, &[], 0, |_| {});
     }
 }

@@ -340,9 +340,13 @@ impl Tcb {
         let space = self.rcv_space();
         let edge = self.rcv_nxt.wrapping_add(space);
         let step = (self.rcvbuf.cap as u32 / 2).min(self.mss).max(1);
-        // Two full segments, or from a closed window.
-        seq::gt(edge, self.rcv_adv)
-            && (edge.wrapping_sub(self.rcv_adv) >= 2 * step || self.rcv_wnd() < step)
+        if !seq::gt(edge, self.rcv_adv) {
+            return false;
+        }
+        // Two full segments more, or one when the window is nearly shut
+        // (the sender may be stalled on it).
+        let more = edge.wrapping_sub(self.rcv_adv);
+        more >= 2 * step || (more >= step && self.rcv_wnd() < step)
     }
 
     /// The shift to announce for a receive buffer of `cap` bytes (RFC 7323
@@ -375,5 +379,56 @@ impl Tcb {
 
     pub fn set_error(&mut self, e: Error) {
         self.error = Some(e);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn receiver(cap: usize, mss: u32) -> Tcb {
+        let mut t = Tcb::new(false);
+        t.rcvbuf = RecvBuf::new(cap);
+        t.mss = mss;
+        t.rcv_nxt = u32::MAX - 100; // across the wrap
+        t.rcv_adv = t.rcv_nxt;
+        t
+    }
+
+    #[test]
+    fn the_right_edge_moves_only_by_useful_amounts() {
+        let mut t = receiver(10_000, 1000);
+        assert_eq!(t.window_to_advertise(), 10_000);
+        let start = t.rcv_nxt;
+        t.rcvbuf.insert(0, &[0; 9500]);
+        t.rcv_nxt = t.rcv_nxt.wrapping_add(9500);
+        assert_eq!(t.window_to_advertise(), 500);
+        // Reading 300 bytes would open a silly 300-byte sliver: no.
+        let mut out = [0u8; 300];
+        t.rcvbuf.read(&mut out, true);
+        assert!(!t.window_update_due());
+        assert_eq!(t.window_to_advertise(), 500);
+        // Another 900: the edge moves by 1200, at least one MSS.
+        let mut out = [0u8; 900];
+        t.rcvbuf.read(&mut out, true);
+        assert!(t.window_update_due());
+        assert_eq!(t.window_to_advertise(), 1700);
+        assert_eq!(t.rcv_adv, start.wrapping_add(11_200));
+    }
+
+    #[test]
+    fn a_scaled_window_is_rounded_down_and_never_shrinks() {
+        let mut t = receiver(1 << 20, 1448);
+        t.rcv_wscale = Tcb::wscale_for(1 << 20);
+        assert_eq!(t.rcv_wscale, 5);
+        assert_eq!(t.window_to_advertise(), (1 << 20) >> 5);
+        let edge = t.rcv_adv;
+        // The buffer fills without being read: the window drains but the
+        // edge stays.
+        t.rcvbuf.insert(0, &vec![0; 100_000]);
+        t.rcv_nxt = t.rcv_nxt.wrapping_add(100_000);
+        let w = t.window_to_advertise();
+        assert_eq!(t.rcv_adv, edge);
+        assert_eq!(w, ((1 << 20) - 100_000) >> 5);
     }
 }
