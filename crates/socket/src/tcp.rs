@@ -91,6 +91,23 @@ impl TcpStream {
         ctl::get_ttl(self.as_fd(), SockOptNameWire::Ttl)
     }
 
+    /// SO_LINGER in whole seconds; `Some(ZERO)` makes closing reset the
+    /// connection.
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        let secs = linger.map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
+        ctl::setopt(self.as_fd(), SockOptWire::Linger(secs))
+    }
+
+    pub fn linger(&self) -> io::Result<Option<Duration>> {
+        match ctl::getopt(self.as_fd(), SockOptNameWire::Linger)? {
+            SockOptWire::Linger(l) => Ok(l.map(|s| Duration::from_secs(u64::from(s)))),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "unexpected answer from io-pkt",
+            )),
+        }
+    }
+
     pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
         self.inner.set_nonblocking(on)
     }

@@ -485,3 +485,25 @@ fn options_read_back_what_was_set() {
     l.set_ttl(9).unwrap();
     assert_eq!(l.ttl().unwrap(), 9);
 }
+
+#[test]
+fn a_reset_ends_the_stream_and_so_error_says_so() {
+    shared();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (mut s, _) = l.accept().unwrap();
+    // SO_LINGER with a zero time: closing resets the connection (RFC 9293
+    // 3.10.4, ABORT).
+    c.set_linger(Some(Duration::ZERO)).unwrap();
+    assert_eq!(c.linger().unwrap(), Some(Duration::ZERO));
+    drop(c);
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        s.read(&mut buf).unwrap(),
+        0,
+        "a reset reads as end of stream"
+    );
+    let e = s.take_error().unwrap().expect("SO_ERROR is set");
+    assert_eq!(e.raw_os_error(), Some(libc::ECONNRESET), "{e}");
+}
