@@ -3,7 +3,9 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, IoSliceMut, Write};
+use std::mem::MaybeUninit;
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -16,6 +18,9 @@ use crate::proto::{
 
 /// How long [`Client::call`] waits for an answer by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Descriptors kept that came with answers not yet taken at most.
+const MAX_QUEUED_FDS: usize = 16;
+
 /// Events kept while waiting for an answer at most; older ones are dropped.
 pub const MAX_QUEUED_EVENTS: usize = 4096;
 
@@ -81,6 +86,9 @@ pub struct Client {
     events: VecDeque<Event>,
     prefix: PathBuf,
     timeout: Duration,
+    /// Descriptors received (SCM_RIGHTS), in order; each `SocketFd` answer
+    /// takes the first.
+    fds: VecDeque<OwnedFd>,
 }
 
 impl Client {
@@ -100,6 +108,7 @@ impl Client {
             events: VecDeque::new(),
             prefix: prefix.to_path_buf(),
             timeout: DEFAULT_TIMEOUT,
+            fds: VecDeque::new(),
         })
     }
 
@@ -126,6 +135,66 @@ impl Client {
         Ok(id)
     }
 
+    /// Sends a request with `fd` attached (SCM_RIGHTS), without waiting;
+    /// returns its id.
+    pub fn send_with_fd(
+        &mut self,
+        req: &Request,
+        fd: Option<BorrowedFd<'_>>,
+    ) -> Result<u32, ClientError> {
+        use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+        let Some(fd) = fd else {
+            return self.send(req);
+        };
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        let bytes = encode_request(id, req).map_err(ClientError::Protocol)?;
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut anc = SendAncillaryBuffer::new(&mut space);
+        let fds = [fd];
+        anc.push(SendAncillaryMessage::ScmRights(&fds));
+        // The descriptor rides on the first byte; the rest follows plainly.
+        let mut sent = loop {
+            match rustix::net::sendmsg(
+                &self.stream,
+                &[IoSlice::new(&bytes)],
+                &mut anc,
+                SendFlags::NOSIGNAL,
+            ) {
+                Ok(n) => break n,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(ClientError::Io(e.into())),
+            }
+        };
+        while sent < bytes.len() {
+            let rest = bytes.get(sent..).unwrap_or_default();
+            match rustix::net::send(&self.stream, rest, SendFlags::NOSIGNAL) {
+                Ok(n) => sent += n,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(ClientError::Io(e.into())),
+            }
+        }
+        Ok(id)
+    }
+
+    /// Sends a request about the socket `fd` and waits for its answer;
+    /// a descriptor that came with it (`SocketFd`) is returned too.
+    pub fn call_with_fd(
+        &mut self,
+        req: &Request,
+        fd: Option<BorrowedFd<'_>>,
+    ) -> Result<(Response, Option<OwnedFd>), ClientError> {
+        let id = self.send_with_fd(req, fd)?;
+        match self.wait_response(id)? {
+            Response::Error(e) => Err(ClientError::Remote(e)),
+            r @ Response::SocketFd { .. } => {
+                let fd = self.fds.pop_front();
+                Ok((r, fd))
+            }
+            r => Ok((r, None)),
+        }
+    }
+
     /// Sends a request and waits for its answer; an error answer comes back
     /// as `Err(ClientError::Remote)`. Events arriving meanwhile are kept for
     /// [`Client::next_event`].
@@ -146,6 +215,11 @@ impl Client {
                 // A protocol error the server reports on the stream itself.
                 Some(ServerMessage::Response(0, Response::Error(e))) => {
                     return Err(ClientError::Remote(e));
+                }
+                // The late answer of a request given up on: its descriptor,
+                // if it brought one, is not for anyone now.
+                Some(ServerMessage::Response(_, Response::SocketFd { .. })) => {
+                    self.fds.pop_front();
                 }
                 Some(ServerMessage::Response(_, _)) => {}
                 Some(ServerMessage::Event(ev)) => self.keep_event(ev),
@@ -195,7 +269,7 @@ impl Client {
             self.stream
                 .set_read_timeout(Some((deadline - now).max(Duration::from_millis(1))))?;
             let mut buf = vec![0u8; self.framer.wanted().min(64 * 1024)];
-            match self.stream.read(&mut buf) {
+            match self.recv_some(&mut buf) {
                 Ok(0) => return Err(ClientError::Closed),
                 Ok(n) => self.framer.push(buf.get(..n).unwrap_or_default()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -210,5 +284,29 @@ impl Client {
                 Err(e) => return Err(ClientError::Io(e)),
             }
         }
+    }
+
+    /// Reads bytes and keeps the descriptors that come with them.
+    fn recv_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(4))];
+        let mut anc = RecvAncillaryBuffer::new(&mut space);
+        let r = rustix::net::recvmsg(
+            &self.stream,
+            &mut [IoSliceMut::new(buf)],
+            &mut anc,
+            RecvFlags::CMSG_CLOEXEC,
+        );
+        for msg in anc.drain() {
+            if let RecvAncillaryMessage::ScmRights(fds) = msg {
+                for fd in fds {
+                    if self.fds.len() >= MAX_QUEUED_FDS {
+                        self.fds.pop_front();
+                    }
+                    self.fds.push_back(fd);
+                }
+            }
+        }
+        Ok(r?.bytes)
     }
 }

@@ -4,7 +4,8 @@
 //!   the server and every client (docs/protocol.md writes it down);
 //! - [`server`]: the runtime the daemon embeds ([`Server::start`] with a
 //!   [`StackHost`]);
-//! - [`client`]: a blocking client, used by the `iopkt` utility;
+//! - [`client`]: a blocking client, used by the `iopkt` utility and the
+//!   socket libraries (it passes socket descriptors with SCM_RIGHTS);
 //! - [`prefix`]: where the socket of a stack is ([`default_prefix`]);
 //! - [`mem_host`]: a stack in memory behind a [`StackHost`], for tests of
 //!   anything that talks to the resource manager;

@@ -67,6 +67,22 @@ impl MemHost {
         }
     }
 
+    /// Runs the stack's timers from a thread of its own, every few
+    /// milliseconds, for as long as `host` lives (as the daemon's loop
+    /// does): retransmissions and delayed acknowledgements need it.
+    pub fn run_timers(host: &std::sync::Arc<MemHost>) {
+        let weak = std::sync::Arc::downgrade(host);
+        let _ = std::thread::Builder::new()
+            .name("memhost-timers".into())
+            .spawn(move || {
+                while let Some(h) = weak.upgrade() {
+                    h.with_stack(|_, _| ());
+                    drop(h);
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+            });
+    }
+
     /// Where socket wake-ups go (the server's notifier).
     pub fn set_notifier(&self, n: Notifier) {
         let _ = self.notifier.set(n);
@@ -112,6 +128,14 @@ impl StackHost for MemHost {
         let (stack, ctx) = &mut *g;
         stack.poll(ctx);
         let r = f(stack, ctx);
+        // Frames a socket call sent to ourselves wait on lo0: deliver them
+        // now (bounded: the loopback could keep answering itself).
+        for _ in 0..64 {
+            match stack.next_deadline() {
+                Some(d) if d <= ctx.now() => stack.poll(ctx),
+                _ => break,
+            }
+        }
         let ready = std::mem::take(&mut ctx.ready);
         drop(g);
         if let Some(n) = self.notifier.get() {

@@ -75,7 +75,79 @@ fn every_request() -> Vec<Request> {
         Request::Close { sock: 7 },
         Request::Stats,
         Request::Counters,
+        Request::SocketOpen {
+            v6: true,
+            stream: false,
+        },
+        Request::Bind {
+            addr: "127.0.0.1:7".parse().unwrap(),
+        },
+        Request::Connect {
+            addr: "[::1]:80".parse().unwrap(),
+        },
+        Request::ConnectWait,
+        Request::Listen { backlog: 5 },
+        Request::Accept,
+        Request::Shutdown { how: 1 },
+        Request::SetOpt {
+            opt: SockOptWire::NoDelay(true),
+        },
+        Request::GetOpt {
+            name: SockOptNameWire::Error,
+        },
+        Request::GetName,
+        Request::GetPeer,
+        Request::SocketList,
     ]
+}
+
+#[test]
+fn socket_requests_validate_their_fields() {
+    let bad = [
+        Request::Shutdown { how: 3 },
+        Request::SetOpt {
+            opt: SockOptWire::Error(0),
+        },
+        Request::SetOpt {
+            opt: SockOptWire::Congestion("x\ny".into()),
+        },
+        Request::SetOpt {
+            opt: SockOptWire::Congestion("a".repeat(MAX_CONGESTION_NAME + 1)),
+        },
+    ];
+    for req in bad {
+        let bytes = encode_request(3, &req).unwrap();
+        assert!(
+            matches!(decode_request(&bytes), Err(ProtoError::Invalid(_))),
+            "{req:?}"
+        );
+    }
+}
+
+#[test]
+fn datagram_header_round_trips_and_has_the_documented_layout() {
+    let h = DgramHeader {
+        addr: Some("10.1.2.3:258".parse().unwrap()),
+        flags: DGRAM_TRUNCATED,
+        errno: 111,
+        pktinfo: Some(("::1".parse().unwrap(), 7)),
+    };
+    let b = h.encode();
+    assert_eq!(b.len(), DGRAM_HEADER_LEN);
+    assert_eq!(b[0], 4);
+    assert_eq!(b[1], 6);
+    assert_eq!(&b[2..4], &[2, 1], "port 258, little-endian");
+    assert_eq!(&b[4..8], &[1, 0, 0, 0]);
+    assert_eq!(&b[8..12], &[111, 0, 0, 0]);
+    assert_eq!(&b[12..16], &[7, 0, 0, 0]);
+    assert_eq!(&b[16..20], &[10, 1, 2, 3]);
+    assert_eq!(b[47], 1, "::1 ends in 1");
+    assert_eq!(DgramHeader::decode(&b).unwrap(), h);
+    // Short or nonsensical headers are refused, never a panic.
+    assert!(DgramHeader::decode(&b[..47]).is_err());
+    let mut odd = b;
+    odd[0] = 5;
+    assert!(DgramHeader::decode(&odd).is_err());
 }
 
 #[test]

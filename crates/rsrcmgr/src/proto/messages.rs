@@ -5,10 +5,11 @@
 //! fields, so variants are only ever appended: a server that does not know a
 //! newer request's index answers `ENOSYS` and the connection goes on.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
+use super::sockets::{SockOptNameWire, SockOptWire, SocketInfoWire};
 use super::types::{CounterGroupWire, IfInfo, NeighborEntry, RouteInfo, StatEntry, SysctlEntry};
 
 /// Longest interface name (as the stack accepts them).
@@ -128,6 +129,38 @@ pub enum Request {
     /// 21: every protocol counter of the stack, by protocol (`netstat -s`).
     /// Answer: `Counters`.
     Counters,
+    // The application socket interface. Every request below except
+    // `SocketOpen` and `SocketList` carries the socket's own descriptor as
+    // SCM_RIGHTS ancillary data: possession of it is the authority.
+    /// 22: socket(2). Answer: `SocketFd`, with the application's end of a
+    /// new socket pair attached (SOCK_STREAM for TCP, SOCK_SEQPACKET for UDP).
+    SocketOpen { v6: bool, stream: bool },
+    /// 23: bind(2). Answer: `Ok`.
+    Bind { addr: SocketAddr },
+    /// 24: connect(2). Answer: `Ok` (UDP), or `EINPROGRESS` (TCP: the
+    /// outcome comes with `ConnectWait` or SO_ERROR).
+    Connect { addr: SocketAddr },
+    /// 25: waits until a connection attempt ends. Answer: `Ok` once
+    /// connected, or the error that ended it.
+    ConnectWait,
+    /// 26: listen(2). Answer: `Ok`.
+    Listen { backlog: u32 },
+    /// 27: accept(2), after reading one notification byte from the
+    /// listener's pair. Answer: `SocketFd` (peer set, the new connection's
+    /// end attached) or `EAGAIN`.
+    Accept,
+    /// 28: shutdown(2): 0 read, 1 write, 2 both. Answer: `Ok`.
+    Shutdown { how: u8 },
+    /// 29: setsockopt(2). Answer: `Ok`.
+    SetOpt { opt: SockOptWire },
+    /// 30: getsockopt(2). Answer: `Opt`.
+    GetOpt { name: SockOptNameWire },
+    /// 31: getsockname(2). Answer: `Addr`.
+    GetName,
+    /// 32: getpeername(2). Answer: `Addr`.
+    GetPeer,
+    /// 33: every socket of the stack (`netstat -a`). Answer: `Sockets`.
+    SocketList,
 }
 
 /// A failure: an errno value (see [`super::errno`]) and one line for a person.
@@ -170,6 +203,15 @@ pub enum Response {
     Stats(Vec<StatEntry>),
     /// 11: the stack's protocol counters, a group per protocol.
     Counters(Vec<CounterGroupWire>),
+    /// 12: a socket's descriptor is attached (SCM_RIGHTS); `peer` is the
+    /// remote address of an accepted connection.
+    SocketFd { peer: Option<SocketAddr> },
+    /// 13: a socket's address, if it has one.
+    Addr(Option<SocketAddr>),
+    /// 14: an option's value.
+    Opt(SockOptWire),
+    /// 15: every socket.
+    Sockets(Vec<SocketInfoWire>),
 }
 
 impl Response {
@@ -195,6 +237,23 @@ pub enum Event {
 }
 
 impl Request {
+    /// Whether the request names a socket by the descriptor attached to it.
+    pub fn needs_fd(&self) -> bool {
+        matches!(
+            self,
+            Request::Bind { .. }
+                | Request::Connect { .. }
+                | Request::ConnectWait
+                | Request::Listen { .. }
+                | Request::Accept
+                | Request::Shutdown { .. }
+                | Request::SetOpt { .. }
+                | Request::GetOpt { .. }
+                | Request::GetName
+                | Request::GetPeer
+        )
+    }
+
     /// Whether the request changes the stack's configuration and so needs a
     /// peer with uid 0 (ARCHITECTURE.md principle 6).
     pub fn is_privileged(&self) -> bool {
@@ -226,7 +285,24 @@ impl Request {
             | Request::PingOpen { .. }
             | Request::Close { .. }
             | Request::ArpDelete { .. }
-            | Request::RouteGet { .. } => Ok(()),
+            | Request::RouteGet { .. }
+            | Request::SocketOpen { .. }
+            | Request::Bind { .. }
+            | Request::Connect { .. }
+            | Request::ConnectWait
+            | Request::Listen { .. }
+            | Request::Accept
+            | Request::GetOpt { .. }
+            | Request::GetName
+            | Request::GetPeer
+            | Request::SocketList => Ok(()),
+            Request::Shutdown { how } => {
+                if *how > 2 {
+                    return Err(format!("shutdown how {how} (0 read, 1 write, 2 both)"));
+                }
+                Ok(())
+            }
+            Request::SetOpt { opt } => opt.validate(),
             Request::SetAddr4 { ifname, plen, .. } => {
                 check_ifname(ifname)?;
                 check_plen(*plen, 32)

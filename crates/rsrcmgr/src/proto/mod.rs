@@ -8,6 +8,7 @@
 pub mod errno;
 mod frame;
 mod messages;
+mod sockets;
 mod types;
 
 use std::fmt;
@@ -19,6 +20,10 @@ pub use frame::{
 pub use messages::{
     AddrOp, Event, MAX_ICMP, MAX_IFNAME, MAX_MODULE_ARG, MAX_SYSCTL_NAME, MIN_ICMP, ModuleKindWire,
     Request, Response, RouteSpec, WireError, check_ifname,
+};
+pub use sockets::{
+    DGRAM_HEADER_LEN, DGRAM_TRUNCATED, DgramHeader, MAX_CONGESTION_NAME, MAX_DGRAM_PAYLOAD,
+    SockOptNameWire, SockOptWire, SocketInfoWire,
 };
 pub use types::{
     Addr4Info, Addr6Info, Addr6StateWire, CounterGroupWire, IfInfo, IfKindWire, IfStatsWire,
@@ -150,7 +155,7 @@ pub fn decode_request_body(body: &[u8]) -> Result<Request, ProtoError> {
 }
 
 /// How many request variants this version knows (indexes `0..N`).
-pub const REQUEST_VARIANTS: u64 = 22;
+pub const REQUEST_VARIANTS: u64 = 34;
 
 /// The varint (LEB128, as postcard writes enum indexes) at the start of
 /// `b`, if it is well formed and fits 32 bits.

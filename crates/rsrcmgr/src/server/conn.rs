@@ -2,7 +2,9 @@
 //! it owns.
 
 use std::collections::{BTreeSet, VecDeque};
-use std::io::{self, Read};
+use std::io::{self, IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, OwnedFd};
 
 use iopkt_stack::socket::SocketId;
 use mio::net::UnixStream;
@@ -20,6 +22,9 @@ pub const OUTPUT_LIMIT: usize = 8 << 20;
 /// `mount`/`destroy` requests one connection may have running at once.
 pub const MAX_ASYNC_PER_CLIENT: usize = 4;
 
+/// Descriptors a client may attach to one request; more are closed.
+const MAX_FDS_PER_FRAME: usize = 4;
+
 /// Bytes read from a socket per `read` call at most.
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -30,6 +35,15 @@ pub(crate) struct Conn {
     pub pid: i32,
     pub framer: Framer,
     out: VecDeque<u8>,
+    /// Descriptors to attach to the output, each at its byte position in
+    /// the stream (counted from the connection's start).
+    out_fds: VecDeque<(u64, OwnedFd)>,
+    /// Bytes written so far and bytes queued so far.
+    sent: u64,
+    queued: u64,
+    /// Descriptors received with the frame being read. The server reads no
+    /// further than one frame, so these belong to it.
+    pub in_fds: Vec<OwnedFd>,
     /// Sockets opened through this connection, closed when it goes.
     pub sockets: BTreeSet<SocketId>,
     /// Running `mount`/`destroy` requests.
@@ -59,6 +73,10 @@ impl Conn {
             pid,
             framer: Framer::new(),
             out: VecDeque::new(),
+            out_fds: VecDeque::new(),
+            sent: 0,
+            queued: 0,
+            in_fds: Vec::new(),
             sockets: BTreeSet::new(),
             running: 0,
             closing: false,
@@ -75,22 +93,41 @@ impl Conn {
         !self.closing && !self.dead && self.out.len() < OUTPUT_PAUSE
     }
 
-    /// Reads at most what the framer wants for its next frame.
+    /// Reads at most what the framer wants for its next frame, and any
+    /// descriptors sent along (SCM_RIGHTS).
     pub fn read_some(&mut self) -> io::Result<ReadOutcome> {
+        use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
         let want = self.framer.wanted().min(READ_CHUNK);
         let mut buf = vec![0u8; want];
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS_PER_FRAME))];
         loop {
-            match self.stream.read(&mut buf) {
-                Ok(0) => return Ok(ReadOutcome::Eof),
-                Ok(n) => {
-                    self.framer.push(buf.get(..n).unwrap_or_default());
+            let mut anc = RecvAncillaryBuffer::new(&mut space);
+            let r = rustix::net::recvmsg(
+                &self.stream,
+                &mut [IoSliceMut::new(&mut buf)],
+                &mut anc,
+                RecvFlags::CMSG_CLOEXEC,
+            );
+            // Descriptors beyond what a request uses are simply closed
+            // (dropped); the kernel closes those that did not fit.
+            for msg in anc.drain() {
+                if let RecvAncillaryMessage::ScmRights(fds) = msg {
+                    for fd in fds {
+                        if self.in_fds.len() < MAX_FDS_PER_FRAME {
+                            self.in_fds.push(fd);
+                        }
+                    }
+                }
+            }
+            match r {
+                Ok(m) if m.bytes == 0 => return Ok(ReadOutcome::Eof),
+                Ok(m) => {
+                    self.framer.push(buf.get(..m.bytes).unwrap_or_default());
                     return Ok(ReadOutcome::Data);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    return Ok(ReadOutcome::WouldBlock);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+                Err(rustix::io::Errno::AGAIN) => return Ok(ReadOutcome::WouldBlock),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -98,6 +135,14 @@ impl Conn {
     /// Queues an encoded message.
     pub fn queue(&mut self, bytes: &[u8]) {
         self.out.extend(bytes);
+        self.queued += bytes.len() as u64;
+    }
+
+    /// Queues the response to request `id` with `fd` attached to its first
+    /// byte; the server's copy of `fd` is closed once it is sent.
+    pub fn respond_with_fd(&mut self, id: u32, resp: &Response, fd: OwnedFd) {
+        self.out_fds.push_back((self.queued, fd));
+        self.respond(id, resp);
     }
 
     /// Queues the response to request `id`. A response too large to encode
@@ -127,14 +172,37 @@ impl Conn {
     /// Writes queued output until the socket is full. Errors mean the peer
     /// is gone.
     pub fn flush(&mut self) -> io::Result<()> {
+        use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
         while !self.out.is_empty() {
             let (a, _) = self.out.as_slices();
+            let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+            let mut anc = SendAncillaryBuffer::new(&mut space);
+            let mut len = a.len();
+            let fds;
+            if let Some((pos, fd)) = self.out_fds.front() {
+                if *pos <= self.sent {
+                    fds = [fd.as_fd()];
+                    anc.push(SendAncillaryMessage::ScmRights(&fds));
+                } else {
+                    len = len.min(usize::try_from(*pos - self.sent).unwrap_or(usize::MAX));
+                }
+            }
+            let chunk = a.get(..len).unwrap_or(a);
             // MSG_NOSIGNAL: a client that vanished must not raise SIGPIPE in
             // the daemon.
-            match rustix::net::send(&self.stream, a, rustix::net::SendFlags::NOSIGNAL) {
+            match rustix::net::sendmsg(
+                &self.stream,
+                &[IoSlice::new(chunk)],
+                &mut anc,
+                SendFlags::NOSIGNAL,
+            ) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
+                    if self.out_fds.front().is_some_and(|(p, _)| *p <= self.sent) {
+                        self.out_fds.pop_front();
+                    }
                     self.out.drain(..n);
+                    self.sent += n as u64;
                 }
                 Err(rustix::io::Errno::AGAIN) => return Ok(()),
                 Err(rustix::io::Errno::INTR) => continue,

@@ -7,7 +7,12 @@
 //! `destroy` run on threads of their own so a slow module load does not stall
 //! other clients, and their answers may overtake earlier requests' (clients
 //! match answers by request id).
+//!
+//! Application sockets (UDP, TCP) are socket pairs whose io-pkt ends the
+//! same loop serves (module `appsock`): data moves between them and the stack
+//! on readiness of either side.
 
+mod appsock;
 mod conn;
 pub(crate) mod handle;
 mod host;
@@ -25,6 +30,7 @@ use iopkt_stack::socket::SocketId;
 use mio::net::UnixListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 
+pub use appsock::{MAX_APP_SOCKETS, MAX_APP_SOCKETS_PER_CLIENT};
 pub use conn::{MAX_ASYNC_PER_CLIENT, MAX_SOCKETS_PER_CLIENT, OUTPUT_LIMIT, OUTPUT_PAUSE};
 pub use host::StackHost;
 pub use listen::StartError;
@@ -142,6 +148,14 @@ impl Server {
             conns: HashMap::new(),
             owners: HashMap::new(),
             next_token: FIRST_CLIENT,
+            apps: HashMap::new(),
+            app_tokens: HashMap::new(),
+            app_keys: HashMap::new(),
+            app_counts: HashMap::new(),
+            again: BTreeSet::new(),
+            tombs: HashMap::new(),
+            tomb_order: std::collections::VecDeque::new(),
+            deferred: Vec::new(),
             running: Arc::new(AtomicUsize::new(0)),
         };
         let thread = std::thread::Builder::new()
@@ -204,6 +218,20 @@ struct Loop<H: StackHost> {
     /// Which connection owns each open socket.
     owners: HashMap<SocketId, Token>,
     next_token: usize,
+    /// Application sockets (UDP, TCP) by stack id, by the token of their
+    /// pair end, and by the (st_dev, st_ino) of the application's end.
+    apps: HashMap<SocketId, appsock::AppSock>,
+    app_tokens: HashMap<Token, SocketId>,
+    app_keys: HashMap<(u64, u64), SocketId>,
+    /// Application sockets each connection created and that are open.
+    app_counts: HashMap<Token, usize>,
+    /// Finished TCP connections, by the application end's key.
+    tombs: HashMap<(u64, u64), appsock::Tomb>,
+    tomb_order: std::collections::VecDeque<(u64, u64)>,
+    /// Application sockets with work left over from their last turn.
+    again: BTreeSet<SocketId>,
+    /// Answers decided outside the requesting connection's turn.
+    deferred: Vec<(Token, u32, Response)>,
     /// `mount`/`destroy` threads running.
     running: Arc<AtomicUsize>,
 }
@@ -212,7 +240,13 @@ impl<H: StackHost> Loop<H> {
     fn run(&mut self) {
         let mut events = Events::with_capacity(256);
         loop {
-            if let Err(e) = self.poll.poll(&mut events, None) {
+            // Left-over work: look at the descriptors without waiting.
+            let timeout = if self.again.is_empty() {
+                None
+            } else {
+                Some(std::time::Duration::ZERO)
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -226,11 +260,17 @@ impl<H: StackHost> Loop<H> {
                 match ev.token() {
                     LISTENER => self.accept_all(),
                     WAKER => {}
+                    t if self.is_app_token(t) => self.app_event(t),
                     t => self.service(t),
                 }
             }
             self.deliver_completions();
             self.deliver_socket_news();
+            let again = std::mem::take(&mut self.again);
+            for id in again {
+                self.pump(id);
+            }
+            self.deliver_deferred();
             self.sweep();
         }
         self.close_all();
@@ -305,7 +345,10 @@ impl<H: StackHost> Loop<H> {
     fn process_frames(&mut self, token: Token, conn: &mut Conn) {
         while !conn.dead {
             match conn.framer.next_frame() {
-                Ok(Some(f)) => self.on_frame(token, conn, f),
+                Ok(Some(f)) => {
+                    let fds = std::mem::take(&mut conn.in_fds);
+                    self.on_frame(token, conn, f, fds)
+                }
                 Ok(None) => return,
                 Err(e) => {
                     tracing::debug!("resource manager: client {}: {e}", token.0);
@@ -318,7 +361,13 @@ impl<H: StackHost> Loop<H> {
         }
     }
 
-    fn on_frame(&mut self, token: Token, conn: &mut Conn, f: Frame) {
+    fn on_frame(
+        &mut self,
+        token: Token,
+        conn: &mut Conn,
+        f: Frame,
+        fds: Vec<std::os::fd::OwnedFd>,
+    ) {
         let id = f.header.request_id;
         if f.header.kind != Kind::Request {
             conn.protocol_error(id, &ProtoError::UnexpectedKind(f.header.kind));
@@ -338,6 +387,21 @@ impl<H: StackHost> Loop<H> {
             return;
         }
         let resp = match req {
+            Request::SocketOpen { .. }
+            | Request::Bind { .. }
+            | Request::Connect { .. }
+            | Request::ConnectWait
+            | Request::Listen { .. }
+            | Request::Accept
+            | Request::Shutdown { .. }
+            | Request::SetOpt { .. }
+            | Request::GetOpt { .. }
+            | Request::GetName
+            | Request::GetPeer
+            | Request::SocketList => {
+                self.socket_request(token, conn, id, req, fds);
+                return;
+            }
             Request::PingOpen { v6 } => self.ping_open(token, conn, v6),
             Request::PingSend { sock, dst, icmp } => self.ping_send(conn, sock, dst, &icmp),
             Request::Close { sock } => self.close(conn, sock),
@@ -492,9 +556,25 @@ impl<H: StackHost> Loop<H> {
         }
     }
 
-    /// Turns socket news into events for the sockets' owners.
+    fn deliver_deferred(&mut self) {
+        let deferred = std::mem::take(&mut self.deferred);
+        for (token, id, resp) in deferred {
+            if let Some(conn) = self.conns.get_mut(&token) {
+                conn.respond(id, &resp);
+                self.service(token);
+            }
+        }
+    }
+
+    /// Turns socket news into events for the sockets' owners, and moves
+    /// data of application sockets.
     fn deliver_socket_news(&mut self) {
         let ready = std::mem::take(&mut *lock(&self.shared.ready));
+        let (apps, ready): (Vec<SocketId>, Vec<SocketId>) =
+            ready.into_iter().partition(|s| self.is_app_sock(*s));
+        for id in apps {
+            self.pump(id);
+        }
         let socks: Vec<SocketId> = ready
             .into_iter()
             .filter(|s| self.owners.contains_key(s))
@@ -572,6 +652,9 @@ impl<H: StackHost> Loop<H> {
 
     fn drop_conn(&mut self, token: Token, mut c: Conn) {
         let _ = self.poll.registry().deregister(&mut c.stream);
+        // Its application sockets live on: they belong to whoever holds
+        // their descriptors.
+        self.app_counts.remove(&token);
         let socks: Vec<SocketId> = c.sockets.iter().copied().collect();
         for s in &socks {
             self.owners.remove(s);
@@ -593,6 +676,7 @@ impl<H: StackHost> Loop<H> {
                 self.drop_conn(t, c);
             }
         }
+        self.close_all_apps();
         self.bound.remove();
     }
 }

@@ -1,0 +1,888 @@
+//! Application sockets: each is a Unix socket pair, one end in the
+//! application, the other here, registered in the server's loop. Bytes
+//! (TCP) or framed datagrams (UDP) move between that end and the stack's
+//! socket in bounded chunks; a listener's end carries one notification
+//! byte while connections wait to be accepted.
+//!
+//! A request about a socket carries the application's end (SCM_RIGHTS);
+//! the socket is found by that end's (st_dev, st_ino), recorded when the
+//! pair was made. Whoever holds the descriptor may use the socket, as with
+//! a kernel socket; the socket closes when every copy of the application's
+//! end is closed (the server's end then reports a hang-up).
+
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use iopkt_stack::Error;
+use iopkt_stack::socket::SocketId;
+use iopkt_stack::transport::SockType;
+use mio::unix::SourceFd;
+use mio::{Interest, Token};
+use rustix::net::{AddressFamily, RecvFlags, SendFlags, Shutdown, SocketFlags, SocketType};
+
+use super::conn::Conn;
+use super::{Loop, StackHost};
+use crate::proto::errno::{self, errno_of};
+use crate::proto::{
+    DGRAM_HEADER_LEN, DGRAM_TRUNCATED, DgramHeader, MAX_DGRAM_PAYLOAD, Request, Response,
+    SockOptNameWire, SockOptWire, SocketInfoWire,
+};
+
+/// Application sockets one client connection may create.
+pub const MAX_APP_SOCKETS_PER_CLIENT: usize = 4096;
+/// Application sockets in all.
+pub const MAX_APP_SOCKETS: usize = 65_536;
+/// Bytes moved per socket and direction per wake-up, so that one busy
+/// socket cannot starve the others.
+const CHUNK: usize = 64 * 1024;
+/// `ConnectWait` requests waiting on one socket at most.
+const MAX_WAITERS: usize = 16;
+/// Finished TCP connections remembered for their names at most.
+const MAX_TOMBS: usize = 4096;
+
+/// What is left of a TCP connection whose both directions are shut: a
+/// pair with both halves shut reports a hang-up just as one whose
+/// application end is closed, so the stack's socket is closed then, but the
+/// application may still ask for its names and SO_ERROR (as after a kernel
+/// connection's FIN exchange). Kept in a bounded table, oldest first out.
+pub(crate) struct Tomb {
+    local: Option<SocketAddr>,
+    peer: Option<SocketAddr>,
+    error: Option<i32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Stream,
+    Listener,
+    Dgram,
+}
+
+pub(crate) struct AppSock {
+    id: SocketId,
+    /// io-pkt's end of the pair (non-blocking).
+    end: OwnedFd,
+    token: Token,
+    class: Class,
+    /// The connection that made it (its socket count).
+    creator: Token,
+    key: (u64, u64),
+    /// Stream: bytes read from the application the stack has not taken yet.
+    from_app: Vec<u8>,
+    from_off: usize,
+    /// The application shut its sending side (or closed): passed on.
+    app_eof: bool,
+    /// The stack refused the data for good (reset): the application's
+    /// further bytes are read and dropped.
+    send_dead: bool,
+    /// Bytes (stream) or one message (datagram) for the application that
+    /// did not fit its end yet.
+    to_app: Vec<u8>,
+    to_off: usize,
+    /// End of the stack's stream passed on (our end shut for writing).
+    stack_eof: bool,
+    /// Datagram: one message from the application waiting for room.
+    dgram_out: Option<(Option<SocketAddr>, Vec<u8>)>,
+    /// Listener: a notification byte is out and not yet answered by `Accept`.
+    announced: bool,
+    /// `ConnectWait` requests: (connection, request id).
+    waiters: Vec<(Token, u32)>,
+    /// The error that ended the connection, for SO_ERROR.
+    error: Option<i32>,
+}
+
+/// What a pump found.
+struct Pumped {
+    close: bool,
+    more: bool,
+}
+
+fn io_errno(e: &std::io::Error) -> i32 {
+    e.raw_os_error().unwrap_or(errno::EINVAL)
+}
+
+/// (st_dev, st_ino) of a descriptor.
+fn key_of(fd: &OwnedFd) -> Option<(u64, u64)> {
+    let st = rustix::fs::fstat(fd).ok()?;
+    Some((st.st_dev, st.st_ino))
+}
+
+/// Whether our end reports a hang-up: the application closed every copy
+/// of its end (or both directions are shut).
+fn hung_up(fd: &OwnedFd) -> bool {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, a descriptor we own, no waiting.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n > 0 && p.revents & libc::POLLHUP != 0
+}
+
+fn would_block(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::WouldBlock | Error::InProgress | Error::NotConnected | Error::Already
+    )
+}
+
+fn is_again(e: rustix::io::Errno) -> bool {
+    e == rustix::io::Errno::AGAIN || e == rustix::io::Errno::INTR
+}
+
+/// A new pair: (io-pkt's end, non-blocking; the application's end).
+fn make_pair(stream: bool) -> std::io::Result<(OwnedFd, OwnedFd)> {
+    let ty = if stream {
+        SocketType::STREAM
+    } else {
+        SocketType::SEQPACKET
+    };
+    let (mine, theirs) =
+        rustix::net::socketpair(AddressFamily::UNIX, ty, SocketFlags::CLOEXEC, None)?;
+    // Non-blocking on our end only: the flag belongs to the open file
+    // description, which the application's end must not share.
+    rustix::io::ioctl_fionbio(&mine, true)?;
+    Ok((mine, theirs))
+}
+
+impl<H: StackHost> Loop<H> {
+    /// Whether `token` is one of the application sockets' ends.
+    pub(crate) fn is_app_token(&self, token: Token) -> bool {
+        self.app_tokens.contains_key(&token)
+    }
+
+    /// Readiness on our end of a pair.
+    pub(crate) fn app_event(&mut self, token: Token) {
+        if let Some(&id) = self.app_tokens.get(&token) {
+            self.pump(id);
+        }
+    }
+
+    /// Whether `id` is an application socket (its news is pumped).
+    pub(crate) fn is_app_sock(&self, id: SocketId) -> bool {
+        self.apps.contains_key(&id)
+    }
+
+    /// Makes the pair for stack socket `id` and starts serving it. On
+    /// failure the stack socket is closed.
+    fn adopt(&mut self, creator: Token, id: SocketId, class: Class) -> Result<OwnedFd, Response> {
+        let fail = |this: &mut Self, what: String| {
+            this.host.socket_close(&[id]);
+            Response::error(errno::ENOBUFS, what)
+        };
+        let (mine, theirs) = match make_pair(class != Class::Dgram) {
+            Ok(p) => p,
+            Err(e) => {
+                let code = io_errno(&e);
+                self.host.socket_close(&[id]);
+                return Err(Response::error(
+                    code,
+                    format!("cannot make a socket pair: {e}"),
+                ));
+            }
+        };
+        let Some(key) = key_of(&theirs) else {
+            return Err(fail(self, "cannot identify a socket pair".into()));
+        };
+        let token = Token(self.next_token);
+        self.next_token += 1;
+        let raw = mine.as_raw_fd();
+        if let Err(e) = self.poll.registry().register(
+            &mut SourceFd(&raw),
+            token,
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            return Err(fail(self, format!("cannot watch a socket pair: {e}")));
+        }
+        self.app_tokens.insert(token, id);
+        self.app_keys.insert(key, id);
+        *self.app_counts.entry(creator).or_default() += 1;
+        self.apps.insert(
+            id,
+            AppSock {
+                id,
+                end: mine,
+                token,
+                class,
+                creator,
+                key,
+                from_app: Vec::new(),
+                from_off: 0,
+                app_eof: false,
+                send_dead: false,
+                to_app: Vec::new(),
+                to_off: 0,
+                stack_eof: false,
+                dgram_out: None,
+                announced: false,
+                waiters: Vec::new(),
+                error: None,
+            },
+        );
+        Ok(theirs)
+    }
+
+    fn room_for_socket(&self, creator: Token) -> Result<(), Response> {
+        let mine = self.app_counts.get(&creator).copied().unwrap_or(0);
+        if mine >= MAX_APP_SOCKETS_PER_CLIENT || self.apps.len() >= MAX_APP_SOCKETS {
+            return Err(Response::error(
+                errno::EMFILE,
+                format!(
+                    "too many sockets ({MAX_APP_SOCKETS_PER_CLIENT} per connection, {MAX_APP_SOCKETS} in all)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Closes an application socket: the stack's socket goes (a TCP
+    /// connection finishes in the background, as the kernel's do).
+    fn drop_app(&mut self, s: AppSock) {
+        if s.class == Class::Stream {
+            let id = s.id;
+            let (local, peer) = self
+                .host
+                .with_stack(|st, _| (st.socket_local(id), st.socket_peer(id)));
+            if self.tomb_order.len() >= MAX_TOMBS
+                && let Some(old) = self.tomb_order.pop_front()
+            {
+                self.tombs.remove(&old);
+            }
+            if self
+                .tombs
+                .insert(
+                    s.key,
+                    Tomb {
+                        local,
+                        peer,
+                        error: s.error,
+                    },
+                )
+                .is_none()
+            {
+                self.tomb_order.push_back(s.key);
+            }
+        }
+        let raw = s.end.as_raw_fd();
+        let _ = self.poll.registry().deregister(&mut SourceFd(&raw));
+        self.app_tokens.remove(&s.token);
+        self.app_keys.remove(&s.key);
+        if let Some(n) = self.app_counts.get_mut(&s.creator) {
+            *n = n.saturating_sub(1);
+        }
+        for (t, rid) in s.waiters {
+            self.deferred.push((
+                t,
+                rid,
+                Response::error(errno::EBADF, "the socket was closed"),
+            ));
+        }
+        self.host.socket_close(&[s.id]);
+    }
+
+    /// Closes every application socket (the server stops).
+    pub(crate) fn close_all_apps(&mut self) {
+        let ids: Vec<SocketId> = self.apps.keys().copied().collect();
+        for id in ids {
+            if let Some(s) = self.apps.remove(&id) {
+                self.drop_app(s);
+            }
+        }
+    }
+
+    /// Moves what can be moved for socket `id`, and closes it if its
+    /// application is gone.
+    pub(crate) fn pump(&mut self, id: SocketId) {
+        let Some(mut s) = self.apps.remove(&id) else {
+            return;
+        };
+        let p = match s.class {
+            Class::Stream => self.pump_stream(&mut s),
+            Class::Dgram => self.pump_dgram(&mut s),
+            Class::Listener => self.pump_listener(&mut s),
+        };
+        self.answer_waiters(&mut s);
+        if p.close {
+            self.drop_app(s);
+            return;
+        }
+        if p.more {
+            self.again.insert(id);
+        }
+        self.apps.insert(id, s);
+    }
+
+    fn answer_waiters(&mut self, s: &mut AppSock) {
+        if s.waiters.is_empty() {
+            return;
+        }
+        if let Some(r) = self.connect_outcome(s) {
+            for (t, rid) in s.waiters.drain(..) {
+                self.deferred.push((t, rid, r.clone()));
+            }
+        }
+    }
+
+    /// `Ok` once connected, the error that ended the attempt, or `None`
+    /// while it goes on.
+    fn connect_outcome(&mut self, s: &mut AppSock) -> Option<Response> {
+        let id = s.id;
+        let (rd, err) = self.host.with_stack(|st, _| {
+            let rd = st.socket_readiness(id);
+            let err = if rd.error {
+                st.socket_take_error(id)
+            } else {
+                None
+            };
+            (rd, err)
+        });
+        if let Some(e) = err {
+            s.error = Some(errno_of(&e));
+            return Some(Response::error(errno_of(&e), format!("connect: {e}")));
+        }
+        if let Some(code) = s.error {
+            return Some(Response::error(code, "connect failed"));
+        }
+        if rd.writable {
+            return Some(Response::Ok);
+        }
+        if rd.hup {
+            return Some(Response::error(errno::ECONNREFUSED, "connection closed"));
+        }
+        None
+    }
+
+    fn pump_stream(&mut self, s: &mut AppSock) -> Pumped {
+        let id = s.id;
+        let mut more = false;
+        // Application to stack: read only while the stack takes it, so a
+        // full stack fills the pair and the application blocks.
+        let mut budget = CHUNK;
+        loop {
+            if s.from_off >= s.from_app.len() {
+                s.from_app.clear();
+                s.from_off = 0;
+                if s.app_eof {
+                    break;
+                }
+                if budget == 0 {
+                    more = true;
+                    break;
+                }
+                let mut buf = vec![0u8; budget.min(CHUNK)];
+                match rustix::io::read(&s.end, &mut buf) {
+                    Ok(0) => {
+                        s.app_eof = true;
+                        if !s.send_dead {
+                            // The application's shutdown(SHUT_WR) or close:
+                            // our FIN follows the data (RFC 9293 3.6).
+                            let _ = self
+                                .host
+                                .with_stack(|st, c| st.socket_shutdown(c, id, false, true));
+                        }
+                        break;
+                    }
+                    Ok(n) => {
+                        budget = budget.saturating_sub(n);
+                        if s.send_dead {
+                            continue;
+                        }
+                        buf.truncate(n);
+                        s.from_app = buf;
+                    }
+                    Err(e) if is_again(e) => break,
+                    Err(_) => {
+                        s.app_eof = true;
+                        break;
+                    }
+                }
+            }
+            let data = s.from_app.get(s.from_off..).unwrap_or_default();
+            match self
+                .host
+                .with_stack(|st, c| st.socket_send(c, id, data, None))
+            {
+                Ok(0) => break,
+                Ok(n) => s.from_off += n,
+                Err(e) if would_block(&e) => break,
+                Err(e) => {
+                    s.error.get_or_insert(errno_of(&e));
+                    s.send_dead = true;
+                    s.from_app.clear();
+                    s.from_off = 0;
+                }
+            }
+        }
+        // Stack to application, as the pair has room.
+        let mut budget = CHUNK;
+        loop {
+            if s.to_off < s.to_app.len() {
+                let data = s.to_app.get(s.to_off..).unwrap_or_default();
+                match rustix::net::send(&s.end, data, SendFlags::NOSIGNAL | SendFlags::DONTWAIT) {
+                    Ok(n) => s.to_off += n,
+                    Err(e) if is_again(e) => break,
+                    Err(_) => {
+                        // The application's end is gone for reading.
+                        s.to_app.clear();
+                        s.to_off = 0;
+                        s.stack_eof = true;
+                        break;
+                    }
+                }
+                continue;
+            }
+            s.to_app.clear();
+            s.to_off = 0;
+            if s.stack_eof {
+                break;
+            }
+            if budget == 0 {
+                more = true;
+                break;
+            }
+            let mut buf = vec![0u8; budget.min(CHUNK)];
+            match self
+                .host
+                .with_stack(|st, c| st.socket_recv(c, id, &mut buf, false))
+            {
+                Ok(r) if r.len == 0 => {
+                    s.stack_eof = true;
+                    let _ = rustix::net::shutdown(&s.end, Shutdown::Write);
+                }
+                Ok(r) => {
+                    budget = budget.saturating_sub(r.len);
+                    buf.truncate(r.len);
+                    s.to_app = buf;
+                }
+                Err(e) if would_block(&e) => break,
+                Err(e) => {
+                    s.error.get_or_insert(errno_of(&e));
+                    s.stack_eof = true;
+                    let _ = rustix::net::shutdown(&s.end, Shutdown::Write);
+                }
+            }
+        }
+        let close = s.app_eof && s.from_off >= s.from_app.len() && hung_up(&s.end);
+        Pumped { close, more }
+    }
+
+    fn pump_listener(&mut self, s: &mut AppSock) -> Pumped {
+        // Nothing is expected from the application on a listener's pair:
+        // drain it to notice its end closing.
+        let mut buf = [0u8; 256];
+        loop {
+            match rustix::io::read(&s.end, &mut buf) {
+                Ok(0) => {
+                    s.app_eof = true;
+                    break;
+                }
+                Ok(_) => continue,
+                Err(e) if is_again(e) => break,
+                Err(_) => {
+                    s.app_eof = true;
+                    break;
+                }
+            }
+        }
+        if s.app_eof && hung_up(&s.end) {
+            return Pumped {
+                close: true,
+                more: false,
+            };
+        }
+        self.announce(s);
+        Pumped {
+            close: false,
+            more: false,
+        }
+    }
+
+    /// Writes the notification byte if a connection waits and none is out.
+    fn announce(&mut self, s: &mut AppSock) {
+        if s.announced {
+            return;
+        }
+        let id = s.id;
+        let rd = self.host.with_stack(|st, _| st.socket_readiness(id));
+        if rd.readable
+            && rustix::net::send(&s.end, &[1], SendFlags::NOSIGNAL | SendFlags::DONTWAIT).is_ok()
+        {
+            s.announced = true;
+        }
+    }
+
+    fn pump_dgram(&mut self, s: &mut AppSock) -> Pumped {
+        let id = s.id;
+        let mut more = false;
+        let mut budget = CHUNK;
+        // One buffer per turn, for the largest message either way.
+        let mut buf = vec![0u8; DGRAM_HEADER_LEN + MAX_DGRAM_PAYLOAD + 1];
+        // Application to stack, a datagram at a time.
+        loop {
+            if let Some((dst, data)) = s.dgram_out.take() {
+                match self
+                    .host
+                    .with_stack(|st, c| st.socket_send(c, id, &data, dst))
+                {
+                    Ok(_) => {}
+                    Err(Error::WouldBlock) => {
+                        s.dgram_out = Some((dst, data));
+                        break;
+                    }
+                    Err(e) => self.dgram_error(s, errno_of(&e)),
+                }
+            }
+            if s.app_eof {
+                break;
+            }
+            if budget == 0 {
+                more = true;
+                break;
+            }
+            match rustix::net::recv(&s.end, &mut buf, RecvFlags::DONTWAIT) {
+                Ok((0, _)) => s.app_eof = true,
+                Ok((n, _)) => {
+                    budget = budget.saturating_sub(n);
+                    let msg = buf.get(..n).unwrap_or_default();
+                    // A malformed message or an oversized one is dropped,
+                    // as a kernel drops what it cannot send.
+                    if n > DGRAM_HEADER_LEN + MAX_DGRAM_PAYLOAD {
+                        self.dgram_error(s, errno::EMSGSIZE);
+                        continue;
+                    }
+                    match DgramHeader::decode(msg) {
+                        Ok(h) => {
+                            let payload = msg.get(DGRAM_HEADER_LEN..).unwrap_or_default();
+                            s.dgram_out = Some((h.addr, payload.to_vec()));
+                        }
+                        Err(_) => self.dgram_error(s, errno::EINVAL),
+                    }
+                }
+                Err(e) if is_again(e) => break,
+                Err(_) => s.app_eof = true,
+            }
+        }
+        // Stack to application.
+        let mut budget = CHUNK;
+        loop {
+            if s.to_off < s.to_app.len() {
+                match rustix::net::send(
+                    &s.end,
+                    &s.to_app,
+                    SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
+                ) {
+                    Ok(_) => {}
+                    Err(e) if is_again(e) => break,
+                    Err(_) => {}
+                }
+                s.to_app.clear();
+                s.to_off = 0;
+            }
+            if budget == 0 {
+                more = true;
+                break;
+            }
+            let space = buf.get_mut(..MAX_DGRAM_PAYLOAD).unwrap_or_default();
+            let got = self.host.with_stack(|st, c| {
+                let rd = st.socket_readiness(id);
+                if rd.error
+                    && let Some(e) = st.socket_take_error(id)
+                {
+                    return Err(e);
+                }
+                st.socket_recv(c, id, space, false)
+            });
+            let msg = match got {
+                Ok(r) => {
+                    budget = budget.saturating_sub(r.len + DGRAM_HEADER_LEN);
+                    let h = DgramHeader {
+                        addr: r.from,
+                        flags: if r.truncated { DGRAM_TRUNCATED } else { 0 },
+                        errno: 0,
+                        pktinfo: r.pktinfo,
+                    };
+                    let mut m = h.encode().to_vec();
+                    m.extend_from_slice(buf.get(..r.len).unwrap_or_default());
+                    m
+                }
+                Err(e) if would_block(&e) => break,
+                Err(e) => {
+                    budget = budget.saturating_sub(DGRAM_HEADER_LEN);
+                    let h = DgramHeader {
+                        errno: errno_of(&e),
+                        ..DgramHeader::default()
+                    };
+                    h.encode().to_vec()
+                }
+            };
+            s.to_app = msg;
+            s.to_off = 0;
+        }
+        let close = s.app_eof && hung_up(&s.end);
+        Pumped { close, more }
+    }
+
+    /// An asynchronous error for a datagram socket: a connected socket gets
+    /// it as an error message on its pair (as the kernel reports ICMP
+    /// errors only to connected UDP sockets); others drop it.
+    fn dgram_error(&mut self, s: &mut AppSock, code: i32) {
+        let id = s.id;
+        let connected = self.host.with_stack(|st, _| st.socket_peer(id)).is_some();
+        if !connected {
+            return;
+        }
+        let h = DgramHeader {
+            errno: code,
+            ..DgramHeader::default()
+        };
+        let _ = rustix::net::send(
+            &s.end,
+            &h.encode(),
+            SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
+        );
+    }
+
+    /// The socket named by the descriptor sent with a request.
+    fn app_by_fd(&self, fd: Option<&OwnedFd>) -> Result<SocketId, Response> {
+        let not_ours = || {
+            Response::error(
+                errno::EBADF,
+                "the descriptor sent is not a socket of this stack (send the socket's own descriptor)",
+            )
+        };
+        let fd = fd.ok_or_else(|| {
+            Response::error(errno::EBADF, "no socket descriptor came with the request")
+        })?;
+        let key = key_of(fd).ok_or_else(not_ours)?;
+        self.app_keys.get(&key).copied().ok_or_else(not_ours)
+    }
+
+    /// Answers the application socket requests. `fds` came with the
+    /// request; they are closed when it is answered.
+    pub(crate) fn socket_request(
+        &mut self,
+        token: Token,
+        conn: &mut Conn,
+        rid: u32,
+        req: Request,
+        fds: Vec<OwnedFd>,
+    ) {
+        let resp = match self.socket_request_inner(token, conn, rid, req, fds.first()) {
+            Ok(Some((r, fd))) => {
+                conn.respond_with_fd(rid, &r, fd);
+                return;
+            }
+            Ok(None) => return,
+            Err(r) => r,
+        };
+        conn.respond(rid, &resp);
+    }
+
+    /// `Ok(Some)`: an answer with a descriptor; `Ok(None)`: answered later;
+    /// `Err`: the answer (success or failure) without one.
+    #[allow(clippy::type_complexity)]
+    fn socket_request_inner(
+        &mut self,
+        token: Token,
+        _conn: &mut Conn,
+        rid: u32,
+        req: Request,
+        fd: Option<&OwnedFd>,
+    ) -> Result<Option<(Response, OwnedFd)>, Response> {
+        let done = |r: Result<(), Error>, what: &str| match r {
+            Ok(()) => Response::Ok,
+            Err(e) => Response::error(errno_of(&e), format!("{what}: {e}")),
+        };
+        match req {
+            Request::SocketOpen { v6, stream } => {
+                self.room_for_socket(token)?;
+                let ty = if stream {
+                    SockType::Stream
+                } else {
+                    SockType::Datagram
+                };
+                let id = self
+                    .host
+                    .with_stack(|st, c| st.socket_open(c, v6, ty))
+                    .map_err(|e| {
+                        Response::error(errno_of(&e), format!("cannot open a socket: {e}"))
+                    })?;
+                let class = if stream { Class::Stream } else { Class::Dgram };
+                let theirs = self.adopt(token, id, class)?;
+                Ok(Some((Response::SocketFd { peer: None }, theirs)))
+            }
+            Request::SocketList => {
+                let list = self.host.with_stack(|st, _| st.socket_list());
+                Err(Response::Sockets(
+                    list.iter().map(SocketInfoWire::from).collect(),
+                ))
+            }
+            req => match self.app_by_fd(fd) {
+                Ok(id) => self.on_socket(token, rid, id, req, fd, done),
+                Err(r) => match fd.and_then(key_of).and_then(|k| self.tombs.get_mut(&k)) {
+                    Some(t) => Err(tomb_answer(t, &req)),
+                    None => Err(r),
+                },
+            },
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn on_socket(
+        &mut self,
+        token: Token,
+        rid: u32,
+        id: SocketId,
+        req: Request,
+        fd: Option<&OwnedFd>,
+        done: impl Fn(Result<(), Error>, &str) -> Response,
+    ) -> Result<Option<(Response, OwnedFd)>, Response> {
+        let resp = match req {
+            Request::Bind { addr } => done(
+                self.host.with_stack(|st, c| st.socket_bind(c, id, addr)),
+                &format!("bind {addr}"),
+            ),
+            Request::Connect { addr } => {
+                let r = self.host.with_stack(|st, c| st.socket_connect(c, id, addr));
+                // Data the application wrote meanwhile may go now.
+                self.again.insert(id);
+                done(r, &format!("connect {addr}"))
+            }
+            Request::ConnectWait => {
+                let Some(mut s) = self.apps.remove(&id) else {
+                    return Err(Response::error(errno::EBADF, "no such socket"));
+                };
+                let out = self.connect_outcome(&mut s);
+                let r = match out {
+                    Some(r) => Err(r),
+                    None if s.waiters.len() >= MAX_WAITERS => Err(Response::error(
+                        errno::EBUSY,
+                        "too many waits on this socket",
+                    )),
+                    None => {
+                        s.waiters.push((token, rid));
+                        Ok(None)
+                    }
+                };
+                self.apps.insert(id, s);
+                return r;
+            }
+            Request::Listen { backlog } => {
+                let r = self
+                    .host
+                    .with_stack(|st, c| st.socket_listen(c, id, backlog));
+                if r.is_ok()
+                    && let Some(s) = self.apps.get_mut(&id)
+                {
+                    s.class = Class::Listener;
+                    self.again.insert(id);
+                }
+                done(r, "listen")
+            }
+            Request::Accept => {
+                if let Some(s) = self.apps.get_mut(&id) {
+                    s.announced = false;
+                }
+                self.room_for_socket(token)?;
+                let r = self.host.with_stack(|st, c| st.socket_accept(c, id));
+                // Announce the next waiting connection, if any.
+                self.again.insert(id);
+                match r {
+                    Ok((nid, peer)) => {
+                        let theirs = self.adopt(token, nid, Class::Stream)?;
+                        self.again.insert(nid);
+                        return Ok(Some((Response::SocketFd { peer: Some(peer) }, theirs)));
+                    }
+                    Err(e) => Response::error(errno_of(&e), format!("accept: {e}")),
+                }
+            }
+            Request::Shutdown { how } => {
+                let read = how != 1;
+                let write = how != 0;
+                let r = self
+                    .host
+                    .with_stack(|st, c| st.socket_shutdown(c, id, read, false));
+                let is_stream = self.apps.get(&id).is_some_and(|s| s.class != Class::Dgram);
+                if read
+                    && is_stream
+                    && let Some(s) = self.apps.get_mut(&id)
+                {
+                    // Reads after SHUT_RD see end of stream.
+                    s.stack_eof = true;
+                    s.to_app.clear();
+                    s.to_off = 0;
+                    let _ = rustix::net::shutdown(&s.end, Shutdown::Write);
+                }
+                if write {
+                    if is_stream {
+                        // Shutting the application's own end keeps the order:
+                        // the stack sees the end after the bytes before it.
+                        if let Some(fd) = fd {
+                            let _ = rustix::net::shutdown(fd, Shutdown::Write);
+                        }
+                    } else {
+                        let _ = self
+                            .host
+                            .with_stack(|st, c| st.socket_shutdown(c, id, false, true));
+                    }
+                }
+                self.again.insert(id);
+                done(r, "shutdown")
+            }
+            Request::SetOpt { opt } => match opt.to_stack() {
+                Some(o) => done(
+                    self.host.with_stack(|st, c| st.socket_setopt(c, id, o)),
+                    "setsockopt",
+                ),
+                None => Response::error(errno::EINVAL, "the option can only be read"),
+            },
+            Request::GetOpt { name } => match name {
+                SockOptNameWire::Error => {
+                    let mine = self.apps.get_mut(&id).and_then(|s| s.error.take());
+                    let e = self.host.with_stack(|st, _| st.socket_take_error(id));
+                    let code = e.as_ref().map(errno_of).or(mine).unwrap_or(0);
+                    Response::Opt(SockOptWire::Error(code))
+                }
+                SockOptNameWire::Type => {
+                    let dgram = self.apps.get(&id).is_some_and(|s| s.class == Class::Dgram);
+                    Response::Opt(SockOptWire::Type(if dgram { 2 } else { 1 }))
+                }
+                other => match other.to_stack() {
+                    Some(n) => match self.host.with_stack(|st, _| st.socket_getopt(id, n)) {
+                        Ok(o) => Response::Opt(SockOptWire::from_stack(o)),
+                        Err(e) => Response::error(errno_of(&e), format!("getsockopt: {e}")),
+                    },
+                    None => Response::error(errno::EINVAL, "unknown option"),
+                },
+            },
+            Request::GetName => Response::Addr(self.host.with_stack(|st, _| st.socket_local(id))),
+            Request::GetPeer => match self.host.with_stack(|st, _| st.socket_peer(id)) {
+                Some(a) => Response::Addr(Some(a)),
+                None => Response::error(errno::ENOTCONN, "the socket is not connected"),
+            },
+            _ => Response::error(errno::ENOSYS, "request not supported"),
+        };
+        Err(resp)
+    }
+}
+
+/// The answer about a finished TCP connection.
+fn tomb_answer(t: &mut Tomb, req: &Request) -> Response {
+    match req {
+        Request::GetName => Response::Addr(t.local),
+        Request::GetPeer => match t.peer {
+            Some(a) => Response::Addr(Some(a)),
+            None => Response::error(errno::ENOTCONN, "the socket is not connected"),
+        },
+        Request::GetOpt {
+            name: SockOptNameWire::Error,
+        } => Response::Opt(SockOptWire::Error(t.error.take().unwrap_or(0))),
+        Request::GetOpt {
+            name: SockOptNameWire::Type,
+        } => Response::Opt(SockOptWire::Type(1)),
+        // Both directions are shut already.
+        Request::Shutdown { .. } => Response::Ok,
+        _ => Response::error(errno::EINVAL, "the connection is finished"),
+    }
+}
