@@ -243,6 +243,18 @@ fn lifetime(now: Instant, secs: u32) -> Option<Instant> {
     (secs != INFINITE).then(|| now + Duration::from_secs(secs as u64))
 }
 
+/// The target address and options of a neighbor solicitation or
+/// advertisement (both: 4 bytes of flags, the 16-byte target, options), if
+/// the message passes the checks of RFC 4861 sections 7.1.1 and 7.1.2.
+fn target_and_options(msg: &[u8], hop: u8) -> Option<(Ipv6Addr, NdOpts)> {
+    if !nd_valid(msg, hop, 24) {
+        return None;
+    }
+    let target = addr_at(msg, 8)?;
+    let opts = parse_nd_opts(msg.get(24..)?)?;
+    Some((target, opts))
+}
+
 /// An ICMPv6 message with at least `min` bytes, code 0 and hop limit 255:
 /// the checks every ND message shares (RFC 4861 sections 6.1 and 7.1).
 fn nd_valid(msg: &[u8], hop: u8, min: usize) -> bool {
@@ -556,13 +568,7 @@ impl Stack {
         hop: u8,
         msg: &[u8],
     ) -> bool {
-        if !nd_valid(msg, hop, 24) {
-            return false;
-        }
-        let Some(target) = addr_at(msg, 8) else {
-            return false;
-        };
-        let Some(opts) = parse_nd_opts(&msg[24..]) else {
+        let Some((target, opts)) = target_and_options(msg, hop) else {
             return false;
         };
         if target.is_multicast() {
@@ -630,13 +636,7 @@ impl Stack {
         hop: u8,
         msg: &[u8],
     ) -> bool {
-        if !nd_valid(msg, hop, 24) {
-            return false;
-        }
-        let Some(target) = addr_at(msg, 8) else {
-            return false;
-        };
-        let Some(opts) = parse_nd_opts(&msg[24..]) else {
+        let Some((target, opts)) = target_and_options(msg, hop) else {
             return false;
         };
         let flags = msg[4];
