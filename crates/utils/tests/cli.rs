@@ -592,7 +592,10 @@ fn runtime_errors_from_the_stack_are_passed_through() {
     // runtime failure of netstat still exits 1 with one line.
     let (code, msg) = failure(&s.run(&["netstat", "-s", "-p", "nosuch"]));
     assert_eq!(code, 1);
-    assert!(msg.starts_with("netstat: nosuch: no such protocol"), "{msg}");
+    assert!(
+        msg.starts_with("netstat: nosuch: no such protocol"),
+        "{msg}"
+    );
 }
 
 #[test]
