@@ -8,12 +8,14 @@
 pub mod daemon_options;
 pub mod reassembly;
 pub mod seeds;
+pub mod tcp_segments;
 
 pub use daemon_options::daemon_options;
 pub use iopkt_modhost::fuzz::driver_options;
 pub use iopkt_rsrcmgr::fuzz::{control_request, control_server};
 pub use iopkt_sim::fuzz::stack_input;
 pub use reassembly::reassembly;
+pub use tcp_segments::tcp_segments;
 
 /// A fuzz target: its name (the `fuzz/fuzz_targets/NAME.rs` file and the
 /// `fuzz/corpus/NAME/` folder) and its entry function.
@@ -48,5 +50,9 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "reassembly",
         run: reassembly,
+    },
+    Target {
+        name: "tcp_segments",
+        run: tcp_segments,
     },
 ];

@@ -12,6 +12,7 @@ use iopkt_rsrcmgr::proto::{
 use iopkt_wire::checksum::{checksum, finish, pseudo_v4, pseudo_v6, sum};
 
 use crate::reassembly::{Fragment, encode_input};
+use crate::tcp_segments::{Dest, Segment};
 
 /// One seed: the target it is for, its file name, its bytes.
 pub struct Seed {
@@ -47,6 +48,9 @@ pub fn all() -> Vec<Seed> {
     }
     for (name, bytes) in reassembly() {
         add("reassembly", name, bytes);
+    }
+    for (name, bytes) in tcp_segments() {
+        add("tcp_segments", name, bytes);
     }
     out
 }
@@ -559,6 +563,78 @@ fn reassembly() -> Vec<(&'static str, Vec<u8>)> {
                 u16::MAX,
                 &[frag(10, 0, 2040, true), frag(10, 63_488, 2047, false)],
             ),
+        ),
+    ]
+}
+
+// ---------------------------------------------------------------- TCP segments
+
+/// A segment relative to what the target sent and acknowledged last on
+/// that port pair, then 10 ms of network time.
+fn seg(dest: Dest, flags: u8, payload: &[u8]) -> Segment {
+    Segment {
+        dest,
+        seq_absolute: false,
+        ack_absolute: false,
+        wait: 2,
+        flags,
+        seq: 0,
+        ack: 0,
+        window: 65_535,
+        options: Vec::new(),
+        payload: payload.to_vec(),
+    }
+}
+
+/// A first SYN from a forged port: its own sequence number, an MSS option.
+fn syn(port: u8) -> Segment {
+    Segment {
+        seq_absolute: true,
+        ack_absolute: true,
+        seq: 1_000 * (u32::from(port) + 1),
+        options: vec![2, 4, 0x05, 0xb4],
+        ..seg(Dest::Listener(port), 0x02, b"")
+    }
+}
+
+fn tcp_segments() -> Vec<(&'static str, Vec<u8>)> {
+    use crate::tcp_segments::encode_input;
+    let (ack, psh, fin, rst) = (0x10, 0x08, 0x01, 0x04);
+    vec![
+        (
+            "handshake_data_close",
+            encode_input(&[
+                syn(0),
+                seg(Dest::Listener(0), ack, b""),
+                seg(Dest::Listener(0), ack | psh, b"hello"),
+                seg(Dest::Listener(0), ack | fin, b""),
+            ]),
+        ),
+        (
+            "syn_flood",
+            encode_input(&[syn(0), syn(1), syn(2), syn(3), syn(0)]),
+        ),
+        (
+            "connection_data_then_reset",
+            encode_input(&[
+                seg(Dest::Connection, ack | psh, b"data on the connection"),
+                Segment {
+                    window: 0,
+                    ..seg(Dest::Connection, ack, b"")
+                },
+                seg(Dest::Connection, rst, b""),
+            ]),
+        ),
+        (
+            "connection_fin",
+            encode_input(&[seg(Dest::Connection, ack | fin, b"last words")]),
+        ),
+        (
+            "closed_port",
+            encode_input(&[Segment {
+                dest: Dest::Closed,
+                ..syn(0)
+            }]),
         ),
     ]
 }

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use iopkt_fuzz_targets::reassembly::{Fragment, encode_input, reassembly};
+use iopkt_fuzz_targets::tcp_segments::{self as tcp, Dest, MAX_CONNECTIONS, Segment};
 use iopkt_fuzz_targets::{TARGETS, Target, seeds};
 use proptest::prelude::*;
 
@@ -119,6 +120,121 @@ fn mutated(seed: &[u8], edits: &[(usize, u8)]) -> Vec<u8> {
         }
     }
     v
+}
+
+fn seed(target: &str, name: &str) -> Vec<u8> {
+    match seeds::all()
+        .into_iter()
+        .find(|s| s.target == target && s.name == name)
+    {
+        Some(s) => s.bytes,
+        None => panic!("no seed {target}/{name}"),
+    }
+}
+
+#[test]
+fn tcp_segment_seeds_reach_tcp() {
+    // Only the set-up connection without input.
+    let idle = tcp::run(&[]);
+    assert_eq!(idle.passive_opens, 1);
+    assert_eq!(idle.most_connections, 0);
+    // A forged handshake completes: the checksums and numbers are right.
+    let hs = tcp::run(&seed("tcp_segments", "handshake_data_close"));
+    assert_eq!(hs.passive_opens, 2, "{hs:?}");
+    assert_eq!(hs.most_connections, 3, "{hs:?}");
+    // In-window data on the established connection reaches the application.
+    let data = tcp::run(&seed("tcp_segments", "connection_data_then_reset"));
+    assert_eq!(data.read_on_connection, "data on the connection".len());
+    // Four forged SYNs wait in the SYN queue at once.
+    let flood = tcp::run(&seed("tcp_segments", "syn_flood"));
+    assert_eq!(flood.most_connections, 2 + 4, "{flood:?}");
+}
+
+#[test]
+fn tcp_segment_records_round_trip() {
+    let segs = vec![
+        Segment {
+            dest: Dest::Listener(2),
+            seq_absolute: true,
+            ack_absolute: false,
+            wait: 5,
+            flags: 0x12,
+            seq: 7,
+            ack: u32::MAX,
+            window: 3,
+            options: vec![1, 1, 0],
+            payload: b"xyz".to_vec(),
+        },
+        Segment {
+            dest: Dest::Closed,
+            seq_absolute: false,
+            ack_absolute: true,
+            wait: 0,
+            flags: 0,
+            seq: 0,
+            ack: 1,
+            window: 0,
+            options: Vec::new(),
+            payload: Vec::new(),
+        },
+    ];
+    let back = tcp::decode_input(&tcp::encode_input(&segs));
+    assert_eq!(format!("{back:?}"), format!("{segs:?}"));
+}
+
+fn tcp_segment() -> impl Strategy<Value = Segment> {
+    (
+        prop_oneof![
+            Just(Dest::Connection),
+            (0u8..4).prop_map(Dest::Listener),
+            Just(Dest::Closed)
+        ],
+        any::<(bool, bool)>(),
+        0u8..6,
+        any::<u8>(),
+        prop_oneof![-3000i32..3000, any::<i32>()],
+        prop_oneof![-3000i32..3000, any::<i32>()],
+        any::<u16>(),
+        prop::collection::vec(
+            prop_oneof![
+                Just(1u8),
+                Just(2),
+                Just(3),
+                Just(4),
+                Just(5),
+                Just(8),
+                any::<u8>()
+            ],
+            0..40,
+        ),
+        prop::collection::vec(any::<u8>(), 0..200),
+    )
+        .prop_map(
+            |(dest, (sa, aa), wait, flags, seq, ack, window, options, payload)| Segment {
+                dest,
+                seq_absolute: sa,
+                ack_absolute: aa,
+                wait,
+                flags,
+                seq: seq as u32,
+                ack: ack as u32,
+                window,
+                options,
+                payload,
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn generated_tcp_segments_keep_the_invariants(
+        segs in prop::collection::vec(tcp_segment(), 0..24),
+    ) {
+        let out = tcp::run(&tcp::encode_input(&segs));
+        prop_assert!(out.most_connections <= MAX_CONNECTIONS);
+    }
 }
 
 proptest! {

@@ -362,4 +362,20 @@ impl Stack {
         v.sort_by_key(|i| i.id);
         v
     }
+
+    /// What `netstat -a` shows: every socket of [`Self::socket_list`], and
+    /// also the TCP connections the application already closed (FIN-WAIT,
+    /// TIME-WAIT, LAST-ACK, ...), which have no handle any more but still
+    /// hold their address pair (RFC 9293 section 3.6), as the kernel lists
+    /// them. Sorted by id.
+    pub fn socket_list_all(&self) -> Vec<SocketInfo> {
+        let mut v = self.socket_list();
+        v.extend(
+            self.tcp_connections()
+                .into_iter()
+                .filter(|i| self.sockets.get(i.id).is_none()),
+        );
+        v.sort_by_key(|i| i.id);
+        v
+    }
 }

@@ -588,8 +588,14 @@ fn runtime_errors_from_the_stack_are_passed_through() {
     );
     s.ok(&["ifconfig", "en0", "destroy"]);
     assert!(!s.ok(&["ifconfig", "-a"]).contains("en0"));
-    let (code, _) = failure(&s.run(&["netstat"]));
+    // Plain `netstat` lists sockets now (tests/netstat_sockets.rs); a
+    // runtime failure of netstat still exits 1 with one line.
+    let (code, msg) = failure(&s.run(&["netstat", "-s", "-p", "nosuch"]));
     assert_eq!(code, 1);
+    assert!(
+        msg.starts_with("netstat: nosuch: no such protocol"),
+        "{msg}"
+    );
 }
 
 #[test]

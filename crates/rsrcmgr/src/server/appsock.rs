@@ -713,7 +713,7 @@ impl<H: StackHost> Loop<H> {
                 Ok(Some((Response::SocketFd { peer: None }, theirs)))
             }
             Request::SocketList => {
-                let list = self.host.with_stack(|st, _| st.socket_list());
+                let list = self.host.with_stack(|st, _| st.socket_list_all());
                 Err(Response::Sockets(
                     list.iter().map(SocketInfoWire::from).collect(),
                 ))

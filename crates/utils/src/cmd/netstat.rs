@@ -1,10 +1,14 @@
-//! `netstat`: interfaces (-i), routing tables (-r), counters (-s).
+//! `netstat`: active sockets (no option; -a adds servers), interfaces
+//! (-i), routing tables (-r), counters (-s).
 
 use iopkt_rsrcmgr::Client;
 use iopkt_rsrcmgr::ClientError;
 use iopkt_rsrcmgr::proto::errno::ENOSYS;
-use iopkt_rsrcmgr::proto::{CounterGroupWire, IfInfo, Request, Response, StatEntry};
+use iopkt_rsrcmgr::proto::{
+    CounterGroupWire, IfInfo, Request, Response, SocketInfoWire, StatEntry,
+};
 use serde::Serialize;
+use std::net::SocketAddr;
 
 use super::addr::{network, show_prefix};
 use super::route;
@@ -16,7 +20,7 @@ use crate::table::Table;
 pub const SYNOPSIS: &str = "netstat [-i] [-r] [-s [-p PROTOCOL]] [-a] [-n]";
 
 pub fn run(env: &Env, args: Vec<String>) -> Res<i32> {
-    let (mut i, mut r, mut s) = (false, false, false);
+    let (mut i, mut r, mut s, mut all_sockets) = (false, false, false, false);
     let mut proto: Option<String> = None;
     let mut args = args.into_iter();
     while let Some(a) = args.next() {
@@ -40,20 +44,17 @@ pub fn run(env: &Env, args: Vec<String>) -> Res<i32> {
                     proto = Some(name);
                     break;
                 }
-                // Addresses are always shown as numbers; -a selects servers
-                // in the socket listing.
-                'a' | 'n' => {}
+                // -a adds servers (listeners, unconnected datagram
+                // sockets) to the socket listing.
+                'a' => all_sockets = true,
+                // Addresses and ports are always shown as numbers.
+                'n' => {}
                 other => return Err(usage(format!("unknown option '-{other}'"), SYNOPSIS)),
             }
         }
     }
     if proto.is_some() && !s {
         return Err(usage("-p selects counters: use it with -s", SYNOPSIS));
-    }
-    if !(i || r || s) {
-        return Err(Fail::Runtime(
-            "listing sockets is not available in this version of io-pkt: use -i, -r or -s".into(),
-        ));
     }
     #[derive(Serialize, Default)]
     struct All {
@@ -63,9 +64,21 @@ pub fn run(env: &Env, args: Vec<String>) -> Res<i32> {
         routes: Option<Vec<iopkt_rsrcmgr::proto::RouteInfo>>,
         #[serde(skip_serializing_if = "Option::is_none")]
         counters: Option<Vec<CounterGroupWire>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sockets: Option<Vec<SocketInfoWire>>,
     }
     let mut all = All::default();
     let mut c = env.client()?;
+    if !(i || r || s) {
+        let mut v = match c.call(&Request::SocketList)? {
+            Response::Sockets(v) => v,
+            _ => return Err(Fail::Runtime("unexpected answer from io-pkt".into())),
+        };
+        if !all_sockets {
+            v.retain(|x| !is_server(x));
+        }
+        all.sockets = Some(v);
+    }
     if i {
         match c.call(&Request::ListInterfaces)? {
             Response::Interfaces(v) => all.interfaces = Some(v),
@@ -100,6 +113,9 @@ pub fn run(env: &Env, args: Vec<String>) -> Res<i32> {
     }
     if let Some(v) = &all.counters {
         parts.push(format_counters(v));
+    }
+    if let Some(v) = &all.sockets {
+        parts.push(format_sockets(v, all_sockets));
     }
     print!("{}", parts.join("\n"));
     Ok(0)
@@ -149,6 +165,64 @@ pub fn format_interfaces(ifs: &[IfInfo]) -> String {
         }
     }
     t.render()
+}
+
+/// BSD netstat hides "sockets used by server processes" unless -a is
+/// given: listeners, and sockets with no peer (unbound or unconnected
+/// datagram sockets, unconnected TCP sockets in CLOSED).
+fn is_server(x: &SocketInfoWire) -> bool {
+    x.state == "LISTEN" || x.remote.is_none()
+}
+
+/// An address as BSD netstat prints it: `a.b.c.d.port` (`fd00::1.80` for
+/// IPv6), `*` for a wildcard address or port, `*.*` for none at all.
+pub fn show_endpoint(a: Option<SocketAddr>) -> String {
+    let Some(a) = a else {
+        return "*.*".into();
+    };
+    let ip = if a.ip().is_unspecified() {
+        "*".to_string()
+    } else {
+        a.ip().to_string()
+    };
+    let port = if a.port() == 0 {
+        "*".to_string()
+    } else {
+        a.port().to_string()
+    };
+    format!("{ip}.{port}")
+}
+
+/// The socket listing: a title, then one line per socket in the columns
+/// of NetBSD's netstat.
+pub fn format_sockets(v: &[SocketInfoWire], servers: bool) -> String {
+    let title = if servers {
+        "Active Internet connections (including servers)\n"
+    } else {
+        "Active Internet connections\n"
+    };
+    let mut t = Table::new(
+        &[
+            "Proto",
+            "Recv-Q",
+            "Send-Q",
+            "Local Address",
+            "Foreign Address",
+            "(state)",
+        ],
+        &[false, true, true, false, false, false],
+    );
+    for x in v {
+        t.row(vec![
+            x.proto.clone(),
+            x.recv_queue.to_string(),
+            x.send_queue.to_string(),
+            show_endpoint(x.local),
+            show_endpoint(x.remote),
+            x.state.clone(),
+        ]);
+    }
+    format!("{title}{}", t.render())
 }
 
 /// The stack's protocol counters (request 21). A server that predates it
