@@ -35,7 +35,7 @@ pub fn set_prefix(prefix: impl Into<PathBuf>) {
     c.conn = None;
 }
 
-pub(crate) fn to_io(e: ClientError) -> io::Error {
+pub fn to_io(e: ClientError) -> io::Error {
     match e {
         ClientError::Remote(w) => io::Error::from_raw_os_error(w.code),
         ClientError::Io(e) => e,
@@ -45,7 +45,7 @@ pub(crate) fn to_io(e: ClientError) -> io::Error {
 }
 
 /// Sends `req` (about the socket `fd`, if any) and waits for the answer.
-pub(crate) fn call(
+pub fn call(
     req: &Request,
     fd: Option<BorrowedFd<'_>>,
 ) -> io::Result<(Response, Option<OwnedFd>)> {
@@ -54,7 +54,7 @@ pub(crate) fn call(
 
 /// [`call`], waiting at most `timeout` (else the connection's default).
 /// An answer that comes later is skipped by the next call.
-pub(crate) fn call_timeout(
+pub fn call_timeout(
     req: &Request,
     fd: Option<BorrowedFd<'_>>,
     timeout: Option<Duration>,
@@ -87,7 +87,7 @@ pub(crate) fn call_timeout(
 
 /// Sends a request that may wait long (`ConnectWait`) on a connection of
 /// its own, so other threads' calls do not queue behind it.
-pub(crate) fn call_alone(
+pub fn call_alone(
     req: &Request,
     fd: BorrowedFd<'_>,
     timeout: Option<Duration>,
@@ -106,7 +106,7 @@ pub(crate) fn call_alone(
 }
 
 /// A request whose answer is `Ok`.
-pub(crate) fn call_ok(req: &Request, fd: BorrowedFd<'_>) -> io::Result<()> {
+pub fn call_ok(req: &Request, fd: BorrowedFd<'_>) -> io::Result<()> {
     call(req, Some(fd)).map(|_| ())
 }
 
@@ -115,14 +115,14 @@ fn unexpected() -> io::Error {
 }
 
 /// Opens a socket; returns the application's end.
-pub(crate) fn open(v6: bool, stream: bool) -> io::Result<OwnedFd> {
+pub fn open(v6: bool, stream: bool) -> io::Result<OwnedFd> {
     match call(&Request::SocketOpen { v6, stream }, None)? {
         (Response::SocketFd { .. }, Some(fd)) => Ok(fd),
         _ => Err(unexpected()),
     }
 }
 
-pub(crate) fn addr(req: &Request, fd: BorrowedFd<'_>) -> io::Result<SocketAddr> {
+pub fn addr(req: &Request, fd: BorrowedFd<'_>) -> io::Result<SocketAddr> {
     match call(req, Some(fd))? {
         (Response::Addr(Some(a)), _) => Ok(a),
         (Response::Addr(None), _) => Err(io::Error::from_raw_os_error(libc::ENOTCONN)),
@@ -130,11 +130,11 @@ pub(crate) fn addr(req: &Request, fd: BorrowedFd<'_>) -> io::Result<SocketAddr> 
     }
 }
 
-pub(crate) fn setopt(fd: BorrowedFd<'_>, opt: SockOptWire) -> io::Result<()> {
+pub fn setopt(fd: BorrowedFd<'_>, opt: SockOptWire) -> io::Result<()> {
     call_ok(&Request::SetOpt { opt }, fd)
 }
 
-pub(crate) fn getopt(fd: BorrowedFd<'_>, name: SockOptNameWire) -> io::Result<SockOptWire> {
+pub fn getopt(fd: BorrowedFd<'_>, name: SockOptNameWire) -> io::Result<SockOptWire> {
     match call(&Request::GetOpt { name }, Some(fd))? {
         (Response::Opt(o), _) => Ok(o),
         _ => Err(unexpected()),
@@ -142,7 +142,7 @@ pub(crate) fn getopt(fd: BorrowedFd<'_>, name: SockOptNameWire) -> io::Result<So
 }
 
 /// SO_ERROR as `take_error` reports it.
-pub(crate) fn take_error(fd: BorrowedFd<'_>) -> io::Result<Option<io::Error>> {
+pub fn take_error(fd: BorrowedFd<'_>) -> io::Result<Option<io::Error>> {
     match getopt(fd, SockOptNameWire::Error)? {
         SockOptWire::Error(0) => Ok(None),
         SockOptWire::Error(c) => Ok(Some(io::Error::from_raw_os_error(c))),
