@@ -1,0 +1,329 @@
+//! Unmodified programs on the stack through the preloaded library: a C
+//! program (gcc), Python's socket, http.server, urllib and asyncio, curl,
+//! `iopkt run`, and what a killed program leaves behind. Each test starts
+//! its own io-pkt (`-d pair`, lo0 with 127.0.0.1 and ::1) on a private
+//! prefix; no root needed.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Background, Stack, have, run_limited, text};
+use iopkt_rsrcmgr::proto::{Request, Response, SocketInfoWire};
+use iopkt_rsrcmgr::Client;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn python() -> Option<&'static str> {
+    if have("python3") {
+        Some("python3")
+    } else {
+        eprintln!("skipped: python3 is not installed (scripts/test installs it)");
+        None
+    }
+}
+
+/// Runs `script` with `python3 -c` on the stack; asserts success and
+/// returns its standard output.
+fn py_ok(stack: &Stack, script: &str) -> String {
+    let o = run_limited(stack.cmd("python3").args(["-c", script]), LIMIT);
+    assert!(o.status.success(), "python failed:\n{}\nio-pkt log:\n{}", text(&o), stack.log());
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn c_program_tcp_udp_unix_and_options() {
+    if !have("gcc") {
+        eprintln!("skipped: gcc is not installed");
+        return;
+    }
+    let stack = Stack::start("c");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/echo.c");
+    let exe = stack.prefix.join("echo");
+    let o = run_limited(
+        Command::new("gcc").args(["-O2", "-Wall", "-o"]).arg(&exe).arg(&src),
+        LIMIT,
+    );
+    assert!(o.status.success(), "gcc:\n{}", text(&o));
+    let o = run_limited(&mut stack.cmd(&exe), LIMIT);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && out.contains("ALL OK"), "{}\nio-pkt log:\n{}", text(&o), stack.log());
+    for part in ["tcp fork echo ok 1048576", "nonblocking connect ok", "refused ok", "udp echo ok", "af_unix ok"] {
+        assert!(out.contains(part), "missing {part:?}:\n{}", text(&o));
+    }
+    // The unsupported option was named once on stderr.
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        err.matches("setsockopt(SO_BINDTODEVICE) is not supported by the stack").count(),
+        1,
+        "{err}"
+    );
+}
+
+/// Every socket of the stack (`SocketList`), to see that a program's
+/// sockets are the stack's and not the kernel's.
+fn stack_sockets(prefix: &Path) -> Vec<SocketInfoWire> {
+    let mut c = Client::connect(prefix).expect("control connection");
+    match c.call(&Request::SocketList).expect("SocketList") {
+        Response::Sockets(v) => v,
+        other => panic!("unexpected answer {other:?}"),
+    }
+}
+
+#[test]
+fn python_tcp_echo_server_and_client_in_two_processes() {
+    let Some(py) = python() else { return };
+    let stack = Stack::start("pyecho");
+    let server = r#"
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0)); s.listen()
+print("port", s.getsockname()[1], flush=True)
+c, a = s.accept()
+assert a[0] == "127.0.0.1", a
+n = 0
+while True:
+    d = c.recv(65536)
+    if not d: break
+    c.sendall(d); n += len(d)
+c.close()
+print("served", n, flush=True)
+"#;
+    let mut srv = Background::spawn(stack.cmd(py).args(["-c", server]));
+    let line = srv.line_with("port", LIMIT);
+    let port: u16 = line.split_whitespace().nth(1).and_then(|p| p.parse().ok()).expect("port");
+    // The listener is the stack's, not the kernel's.
+    let socks = stack_sockets(&stack.prefix);
+    assert!(
+        socks.iter().any(|s| s.state == "LISTEN" && s.local.map(|a| a.port()) == Some(port)),
+        "{socks:?}"
+    );
+    let client = format!(
+        r#"
+import socket, threading
+c = socket.create_connection(("127.0.0.1", {port}), timeout=30)
+data = bytes((i * 13) % 251 for i in range(300000))
+t = threading.Thread(target=lambda: (c.sendall(data), c.shutdown(socket.SHUT_WR)))
+t.start()
+got = bytearray()
+while True:
+    d = c.recv(65536)
+    if not d: break
+    got += d
+t.join()
+assert bytes(got) == data, (len(got), len(data))
+print("echo ok", len(got))
+"#
+    );
+    let out = py_ok(&stack, &client);
+    assert!(out.contains("echo ok 300000"), "{out}");
+    assert!(srv.line_with("served", LIMIT).contains("served 300000"));
+}
+
+/// A file of `n` pseudo-random bytes.
+fn payload(n: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn sha256_of(path: &Path) -> String {
+    let o = run_limited(Command::new("sha256sum").arg(path), LIMIT);
+    assert!(o.status.success(), "{}", text(&o));
+    String::from_utf8_lossy(&o.stdout).split_whitespace().next().unwrap_or_default().to_string()
+}
+
+/// `python3 -m http.server` on the stack, serving a directory with a
+/// 3 MB file; returns the server and its port.
+fn http_server(stack: &Stack, py: &str) -> (Background, u16, std::path::PathBuf) {
+    let dir = stack.prefix.join("www");
+    std::fs::create_dir_all(&dir).expect("www");
+    let file = dir.join("blob.bin");
+    std::fs::write(&file, payload(3 * 1024 * 1024)).expect("blob");
+    let mut srv = Background::spawn(
+        stack
+            .cmd(py)
+            .args(["-u", "-m", "http.server", "--bind", "127.0.0.1", "--directory"])
+            .arg(&dir)
+            .arg("0"),
+    );
+    let line = srv.line_with("Serving HTTP", LIMIT);
+    let port = line
+        .split("port ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    (srv, port, file)
+}
+
+#[test]
+fn python_http_server_and_urllib_client() {
+    let Some(py) = python() else { return };
+    let stack = Stack::start("http");
+    let (_srv, port, file) = http_server(&stack, py);
+    let want = sha256_of(&file);
+    let client = format!(
+        r#"
+import hashlib, urllib.request
+h = hashlib.sha256()
+n = 0
+for _ in range(2):
+    with urllib.request.urlopen("http://127.0.0.1:{port}/blob.bin", timeout=30) as r:
+        body = r.read()
+    n += len(body)
+h.update(body)
+print("got", n, h.hexdigest())
+"#
+    );
+    let out = py_ok(&stack, &client);
+    assert!(out.contains(&format!("got {} {want}", 2 * 3 * 1024 * 1024)), "{out} (want {want})");
+}
+
+#[test]
+fn curl_downloads_from_python_http_server() {
+    let Some(py) = python() else { return };
+    if !have("curl") {
+        eprintln!("skipped: curl is not installed (scripts/test installs it)");
+        return;
+    }
+    let stack = Stack::start("curl");
+    let (_srv, port, file) = http_server(&stack, py);
+    let got = stack.prefix.join("got.bin");
+    let o = run_limited(
+        stack
+            .cmd("curl")
+            .args(["-sS", "--max-time", "50", "-o"])
+            .arg(&got)
+            .arg(format!("http://127.0.0.1:{port}/blob.bin")),
+        LIMIT,
+    );
+    assert!(o.status.success(), "{}\nio-pkt log:\n{}", text(&o), stack.log());
+    assert_eq!(sha256_of(&got), sha256_of(&file));
+}
+
+#[test]
+fn asyncio_echo_server_and_client() {
+    let Some(_) = python() else { return };
+    let stack = Stack::start("asyncio");
+    let script = r#"
+import asyncio
+async def handle(r, w):
+    while True:
+        d = await r.read(65536)
+        if not d: break
+        w.write(d); await w.drain()
+    w.close()
+async def main():
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    data = bytes(i % 256 for i in range(200000))
+    async def one(k):
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        w.write(data); await w.drain(); w.write_eof()
+        got = await r.read()
+        w.close()
+        return got == data
+    ok = await asyncio.gather(*(one(k) for k in range(4)))
+    srv.close(); await srv.wait_closed()
+    print("asyncio", ok)
+asyncio.run(asyncio.wait_for(main(), 40))
+"#;
+    let out = py_ok(&stack, script);
+    assert!(out.contains("asyncio [True, True, True, True]"), "{out}");
+}
+
+#[test]
+fn udp_and_ipv6_from_python() {
+    let Some(_) = python() else { return };
+    let stack = Stack::start("pyudp");
+    let script = r#"
+import socket
+a = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); a.bind(("::1", 0))
+b = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+b.sendto(b"six", a.getsockname()[:2])
+d, frm = a.recvfrom(100)
+assert d == b"six" and frm[0] == "::1", (d, frm)
+t = socket.socket(socket.AF_INET6, socket.SOCK_STREAM); t.bind(("::1", 0)); t.listen()
+c = socket.create_connection(("::1", t.getsockname()[1]), timeout=10)
+s, peer = t.accept()
+c.sendall(b"v6 tcp"); assert s.recv(100) == b"v6 tcp"
+print("v6 ok", peer[0])
+"#;
+    let out = py_ok(&stack, script);
+    assert!(out.contains("v6 ok ::1"), "{out}");
+}
+
+#[test]
+fn iopkt_run_preloads_and_names_the_stack() {
+    let Some(py) = python() else { return };
+    let stack = Stack::start("run");
+    let script = r#"
+import os, socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+print("preload", os.environ["LD_PRELOAD"].split(":")[0].endswith("libiopkt_socket.so"), "port", s.getsockname()[1], "json", "--json" in os.sys.argv)
+"#;
+    // `--json` after `--` belongs to the program, not to iopkt.
+    let o = run_limited(
+        Command::new(common::iopkt())
+            .arg("run")
+            .arg("--sock")
+            .arg(&stack.prefix)
+            .args(["--", py, "-c", script, "--json"])
+            .env_remove("LD_PRELOAD")
+            .env_remove("SOCK"),
+        LIMIT,
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && out.contains("preload True"), "{}", text(&o));
+    assert!(out.contains("json True"), "{}", text(&o));
+    let o = run_limited(Command::new(common::iopkt()).args(["run", "--"]), LIMIT);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+#[test]
+fn a_killed_program_leaves_no_socket() {
+    let Some(py) = python() else { return };
+    let stack = Stack::start("kill");
+    let script = r#"
+import socket, time
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen()
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
+c = socket.create_connection(l.getsockname()); s, _ = l.accept()
+print("ready", l.getsockname()[1], u.getsockname()[1], c.getsockname()[1], flush=True)
+time.sleep(120)
+"#;
+    let mut prog = Background::spawn(stack.cmd(py).args(["-c", script]));
+    let line = prog.line_with("ready", LIMIT);
+    let ports: Vec<u16> = line.split_whitespace().skip(1).filter_map(|p| p.parse().ok()).collect();
+    assert_eq!(ports.len(), 3, "{line}");
+    let ours = |s: &SocketInfoWire| s.local.is_some_and(|a| ports.contains(&a.port()));
+    let before: Vec<_> = stack_sockets(&stack.prefix).into_iter().filter(|s| ours(s)).collect();
+    assert_eq!(before.len(), 4, "listener, UDP and both ends: {before:?}");
+    prog.child.kill().expect("SIGKILL");
+    let _ = prog.child.wait();
+    // Closing ends a TCP connection in the background (FIN exchange, and
+    // TIME_WAIT for the side that closed first, RFC 9293 §3.6): only that
+    // may remain; the listener, the UDP socket and any open state go.
+    let start = Instant::now();
+    loop {
+        let left: Vec<_> = stack_sockets(&stack.prefix)
+            .into_iter()
+            .filter(|s| ours(s) && s.state != "TIME_WAIT" && s.state != "CLOSED")
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "still there: {left:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
