@@ -84,7 +84,12 @@ pub struct Received {
 ///
 /// # Safety
 /// `iov` must point to `n` iovecs describing writable memory.
-pub unsafe fn recv(fd: c_int, iov: *const iovec, n: usize, flags: c_int) -> Result<Received, c_int> {
+pub unsafe fn recv(
+    fd: c_int,
+    iov: *const iovec,
+    n: usize,
+    flags: c_int,
+) -> Result<Received, c_int> {
     // SAFETY: as the caller promised.
     let user = unsafe { iovs(iov, n) }?;
     let recvmsg = real!(recvmsg: fn(c_int, *mut msghdr, c_int) -> ssize_t);

@@ -28,7 +28,10 @@ pub fn errno_of(e: &io::Error) -> c_int {
         io::ErrorKind::TimedOut => libc::ETIMEDOUT,
         io::ErrorKind::InvalidData => libc::EPROTO,
         _ => {
-            say_once("stack", format!("cannot reach the stack ({e}); is io-pkt running and SOCK set?"));
+            say_once(
+                "stack",
+                format!("cannot reach the stack ({e}); is io-pkt running and SOCK set?"),
+            );
             libc::ENETDOWN
         }
     }
@@ -52,7 +55,11 @@ pub fn guard<T: Copy>(fail: T, f: impl FnOnce() -> Result<T, c_int>) -> T {
 
 /// A C return value (-1 with errno set) as a Result.
 pub fn check<T: PartialOrd + Default>(v: T) -> Result<T, c_int> {
-    if v < T::default() { Err(errno()) } else { Ok(v) }
+    if v < T::default() {
+        Err(errno())
+    } else {
+        Ok(v)
+    }
 }
 
 /// Distinct messages said so far (bounded: after 256 kinds, stay quiet).

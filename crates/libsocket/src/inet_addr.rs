@@ -40,9 +40,7 @@ pub unsafe fn read(p: *const sockaddr, len: socklen_t) -> Result<SocketAddr, c_i
             let mut a: sockaddr_in6 = unsafe { std::mem::zeroed() };
             let n = len.min(std::mem::size_of::<sockaddr_in6>());
             // SAFETY: n bytes are readable at p and fit in a.
-            unsafe {
-                std::ptr::copy_nonoverlapping(p.cast::<u8>(), (&raw mut a).cast::<u8>(), n)
-            };
+            unsafe { std::ptr::copy_nonoverlapping(p.cast::<u8>(), (&raw mut a).cast::<u8>(), n) };
             Ok(SocketAddr::V6(SocketAddrV6::new(
                 Ipv6Addr::from(a.sin6_addr.s6_addr),
                 u16::from_be(a.sin6_port),
@@ -86,7 +84,9 @@ pub unsafe fn write(a: SocketAddr, out: *mut sockaddr, len: *mut socklen_t) {
             s.sin_addr.s_addr = u32::from(*v4.ip()).to_be();
             let n = std::mem::size_of::<sockaddr_in>();
             // SAFETY: s is n bytes; buf is larger.
-            unsafe { std::ptr::copy_nonoverlapping((&raw const s).cast::<u8>(), buf.as_mut_ptr(), n) };
+            unsafe {
+                std::ptr::copy_nonoverlapping((&raw const s).cast::<u8>(), buf.as_mut_ptr(), n)
+            };
             n
         }
         SocketAddr::V6(v6) => {
@@ -98,7 +98,9 @@ pub unsafe fn write(a: SocketAddr, out: *mut sockaddr, len: *mut socklen_t) {
             s.sin6_scope_id = v6.scope_id();
             let n = std::mem::size_of::<sockaddr_in6>();
             // SAFETY: s is n bytes, as is buf.
-            unsafe { std::ptr::copy_nonoverlapping((&raw const s).cast::<u8>(), buf.as_mut_ptr(), n) };
+            unsafe {
+                std::ptr::copy_nonoverlapping((&raw const s).cast::<u8>(), buf.as_mut_ptr(), n)
+            };
             n
         }
     };

@@ -163,8 +163,14 @@ unsafe fn bytes<'a>(val: *const c_void, len: socklen_t) -> Result<&'a [u8], c_in
 fn membership(level: c_int, name: c_int, b: &[u8]) -> Result<O, c_int> {
     let join = matches!(name, libc::IP_ADD_MEMBERSHIP | libc::IPV6_ADD_MEMBERSHIP);
     let (group, ifindex) = if level == libc::IPPROTO_IP {
-        let g: [u8; 4] = b.get(0..4).and_then(|s| s.try_into().ok()).ok_or(libc::EINVAL)?;
-        let local: [u8; 4] = b.get(4..8).and_then(|s| s.try_into().ok()).ok_or(libc::EINVAL)?;
+        let g: [u8; 4] = b
+            .get(0..4)
+            .and_then(|s| s.try_into().ok())
+            .ok_or(libc::EINVAL)?;
+        let local: [u8; 4] = b
+            .get(4..8)
+            .and_then(|s| s.try_into().ok())
+            .ok_or(libc::EINVAL)?;
         let index = b
             .get(8..12)
             .and_then(|s| s.try_into().ok())
@@ -181,8 +187,14 @@ fn membership(level: c_int, name: c_int, b: &[u8]) -> Result<O, c_int> {
         }
         (IpAddr::V4(Ipv4Addr::from(g)), u32_of(index)?)
     } else {
-        let g: [u8; 16] = b.get(0..16).and_then(|s| s.try_into().ok()).ok_or(libc::EINVAL)?;
-        let index: [u8; 4] = b.get(16..20).and_then(|s| s.try_into().ok()).ok_or(libc::EINVAL)?;
+        let g: [u8; 16] = b
+            .get(0..16)
+            .and_then(|s| s.try_into().ok())
+            .ok_or(libc::EINVAL)?;
+        let index: [u8; 4] = b
+            .get(16..20)
+            .and_then(|s| s.try_into().ok())
+            .ok_or(libc::EINVAL)?;
         (IpAddr::V6(Ipv6Addr::from(g)), u32::from_ne_bytes(index))
     };
     Ok(if join {
@@ -234,8 +246,14 @@ pub unsafe fn set(
             if n == N::Linger {
                 // SAFETY: as the caller promised.
                 let b = unsafe { bytes(val, len) }?;
-                let on = b.get(0..4).and_then(|s| s.try_into().ok()).map(i32::from_ne_bytes);
-                let secs = b.get(4..8).and_then(|s| s.try_into().ok()).map(i32::from_ne_bytes);
+                let on = b
+                    .get(0..4)
+                    .and_then(|s| s.try_into().ok())
+                    .map(i32::from_ne_bytes);
+                let secs = b
+                    .get(4..8)
+                    .and_then(|s| s.try_into().ok())
+                    .map(i32::from_ne_bytes);
                 let (Some(on), Some(secs)) = (on, secs) else {
                     return Err(libc::EINVAL);
                 };
@@ -251,7 +269,10 @@ pub unsafe fn set(
                 // in_addr (4 bytes) or ip_mreqn (12 bytes, index last).
                 // SAFETY: as the caller promised.
                 let b = unsafe { bytes(val, len) }?;
-                let index = b.get(8..12).and_then(|s| s.try_into().ok()).map(i32::from_ne_bytes);
+                let index = b
+                    .get(8..12)
+                    .and_then(|s| s.try_into().ok())
+                    .map(i32::from_ne_bytes);
                 match index {
                     Some(i) => O::MulticastIf(u32_of(i)?),
                     None if b.get(0..4) == Some(&[0, 0, 0, 0]) => O::MulticastIf(0),
@@ -341,10 +362,10 @@ unsafe fn write_bytes(b: &[u8], val: *mut c_void, len: *mut socklen_t) -> Result
 fn so_error(fd: BorrowedFd<'_>) -> Result<i32, c_int> {
     use std::os::fd::AsRawFd;
     let mut outcome = 0;
-    if fdtable::take_connecting(fd.as_raw_fd()) {
-        if let Err(e) = raw::call_alone(&Request::ConnectWait, fd, Some(CONNECT_WAIT)) {
-            outcome = errno_of(&e);
-        }
+    if fdtable::take_connecting(fd.as_raw_fd())
+        && let Err(e) = raw::call_alone(&Request::ConnectWait, fd, Some(CONNECT_WAIT))
+    {
+        outcome = errno_of(&e);
     }
     let pending = match raw::getopt(fd, N::Error).map_err(|e| errno_of(&e))? {
         O::Error(c) => c,
@@ -370,20 +391,33 @@ pub unsafe fn get(
         Map::Ignore => return unsafe { write_int(0, val, len) },
         Map::Unsupported => return Err(unsupported("getsockopt", level, name)),
         Map::Pair => {
-            let f = real!(getsockopt: fn(c_int, c_int, c_int, *mut c_void, *mut socklen_t) -> c_int);
+            let f =
+                real!(getsockopt: fn(c_int, c_int, c_int, *mut c_void, *mut socklen_t) -> c_int);
             // SAFETY: the caller's arguments, passed on unchanged.
             return crate::entry::check(unsafe { f(fd.as_raw_fd(), level, name, val, len) });
         }
         Map::Local => {
             let v = match name {
                 libc::SO_TYPE if level == libc::SOL_SOCKET => {
-                    if kind.dgram() { libc::SOCK_DGRAM } else { libc::SOCK_STREAM }
+                    if kind.dgram() {
+                        libc::SOCK_DGRAM
+                    } else {
+                        libc::SOCK_STREAM
+                    }
                 }
                 libc::SO_DOMAIN if level == libc::SOL_SOCKET => {
-                    if kind.v6() { libc::AF_INET6 } else { libc::AF_INET }
+                    if kind.v6() {
+                        libc::AF_INET6
+                    } else {
+                        libc::AF_INET
+                    }
                 }
                 libc::SO_PROTOCOL if level == libc::SOL_SOCKET => {
-                    if kind.dgram() { libc::IPPROTO_UDP } else { libc::IPPROTO_TCP }
+                    if kind.dgram() {
+                        libc::IPPROTO_UDP
+                    } else {
+                        libc::IPPROTO_TCP
+                    }
                 }
                 libc::SO_ACCEPTCONN if level == libc::SOL_SOCKET => i32::from(kind.listening()),
                 _ => return Err(libc::ENOPROTOOPT),

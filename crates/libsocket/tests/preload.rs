@@ -11,8 +11,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{Background, Stack, have, run_limited, text};
-use iopkt_rsrcmgr::proto::{Request, Response, SocketInfoWire};
 use iopkt_rsrcmgr::Client;
+use iopkt_rsrcmgr::proto::{Request, Response, SocketInfoWire};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -25,11 +25,30 @@ fn python() -> Option<&'static str> {
     }
 }
 
+/// Python that fails if the kernel holds a socket on `port`: the
+/// program's sockets must be the stack's (/proc/net lists the kernel's).
+const NOT_KERNEL: &str = r#"
+def kernel_has(port):
+    for f in ("tcp", "tcp6", "udp", "udp6"):
+        try:
+            rows = open("/proc/net/" + f).read().splitlines()[1:]
+        except OSError:
+            continue
+        if any(int(r.split()[1].split(":")[1], 16) == port for r in rows):
+            return True
+    return False
+"#;
+
 /// Runs `script` with `python3 -c` on the stack; asserts success and
 /// returns its standard output.
 fn py_ok(stack: &Stack, script: &str) -> String {
     let o = run_limited(stack.cmd("python3").args(["-c", script]), LIMIT);
-    assert!(o.status.success(), "python failed:\n{}\nio-pkt log:\n{}", text(&o), stack.log());
+    assert!(
+        o.status.success(),
+        "python failed:\n{}\nio-pkt log:\n{}",
+        text(&o),
+        stack.log()
+    );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
@@ -43,20 +62,35 @@ fn c_program_tcp_udp_unix_and_options() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/echo.c");
     let exe = stack.prefix.join("echo");
     let o = run_limited(
-        Command::new("gcc").args(["-O2", "-Wall", "-o"]).arg(&exe).arg(&src),
+        Command::new("gcc")
+            .args(["-O2", "-Wall", "-o"])
+            .arg(&exe)
+            .arg(&src),
         LIMIT,
     );
     assert!(o.status.success(), "gcc:\n{}", text(&o));
     let o = run_limited(&mut stack.cmd(&exe), LIMIT);
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success() && out.contains("ALL OK"), "{}\nio-pkt log:\n{}", text(&o), stack.log());
-    for part in ["tcp fork echo ok 1048576", "nonblocking connect ok", "refused ok", "udp echo ok", "af_unix ok"] {
+    assert!(
+        o.status.success() && out.contains("ALL OK"),
+        "{}\nio-pkt log:\n{}",
+        text(&o),
+        stack.log()
+    );
+    for part in [
+        "tcp fork echo ok 1048576",
+        "nonblocking connect ok",
+        "refused ok",
+        "udp echo ok",
+        "af_unix ok",
+    ] {
         assert!(out.contains(part), "missing {part:?}:\n{}", text(&o));
     }
     // The unsupported option was named once on stderr.
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(
-        err.matches("setsockopt(SO_BINDTODEVICE) is not supported by the stack").count(),
+        err.matches("setsockopt(SO_BINDTODEVICE) is not supported by the stack")
+            .count(),
         1,
         "{err}"
     );
@@ -94,11 +128,17 @@ print("served", n, flush=True)
 "#;
     let mut srv = Background::spawn(stack.cmd(py).args(["-c", server]));
     let line = srv.line_with("port", LIMIT);
-    let port: u16 = line.split_whitespace().nth(1).and_then(|p| p.parse().ok()).expect("port");
+    let port: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .expect("port");
     // The listener is the stack's, not the kernel's.
     let socks = stack_sockets(&stack.prefix);
     assert!(
-        socks.iter().any(|s| s.state == "LISTEN" && s.local.map(|a| a.port()) == Some(port)),
+        socks
+            .iter()
+            .any(|s| s.state == "LISTEN" && s.local.map(|a| a.port()) == Some(port)),
         "{socks:?}"
     );
     let client = format!(
@@ -139,7 +179,11 @@ fn payload(n: usize) -> Vec<u8> {
 fn sha256_of(path: &Path) -> String {
     let o = run_limited(Command::new("sha256sum").arg(path), LIMIT);
     assert!(o.status.success(), "{}", text(&o));
-    String::from_utf8_lossy(&o.stdout).split_whitespace().next().unwrap_or_default().to_string()
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// `python3 -m http.server` on the stack, serving a directory with a
@@ -152,7 +196,14 @@ fn http_server(stack: &Stack, py: &str) -> (Background, u16, std::path::PathBuf)
     let mut srv = Background::spawn(
         stack
             .cmd(py)
-            .args(["-u", "-m", "http.server", "--bind", "127.0.0.1", "--directory"])
+            .args([
+                "-u",
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+            ])
             .arg(&dir)
             .arg("0"),
     );
@@ -163,6 +214,13 @@ fn http_server(stack: &Stack, py: &str) -> (Background, u16, std::path::PathBuf)
         .and_then(|r| r.split_whitespace().next())
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("no port in {line:?}"));
+    let socks = stack_sockets(&stack.prefix);
+    assert!(
+        socks
+            .iter()
+            .any(|s| s.state == "LISTEN" && s.local.map(|a| a.port()) == Some(port)),
+        "http.server's listener is not the stack's: {socks:?}"
+    );
     (srv, port, file)
 }
 
@@ -186,7 +244,10 @@ print("got", n, h.hexdigest())
 "#
     );
     let out = py_ok(&stack, &client);
-    assert!(out.contains(&format!("got {} {want}", 2 * 3 * 1024 * 1024)), "{out} (want {want})");
+    assert!(
+        out.contains(&format!("got {} {want}", 2 * 3 * 1024 * 1024)),
+        "{out} (want {want})"
+    );
 }
 
 #[test]
@@ -207,7 +268,12 @@ fn curl_downloads_from_python_http_server() {
             .arg(format!("http://127.0.0.1:{port}/blob.bin")),
         LIMIT,
     );
-    assert!(o.status.success(), "{}\nio-pkt log:\n{}", text(&o), stack.log());
+    assert!(
+        o.status.success(),
+        "{}\nio-pkt log:\n{}",
+        text(&o),
+        stack.log()
+    );
     assert_eq!(sha256_of(&got), sha256_of(&file));
 }
 
@@ -226,6 +292,7 @@ async def handle(r, w):
 async def main():
     srv = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = srv.sockets[0].getsockname()[1]
+    assert not kernel_has(port)
     data = bytes(i % 256 for i in range(200000))
     async def one(k):
         r, w = await asyncio.open_connection("127.0.0.1", port)
@@ -238,7 +305,7 @@ async def main():
     print("asyncio", ok)
 asyncio.run(asyncio.wait_for(main(), 40))
 "#;
-    let out = py_ok(&stack, script);
+    let out = py_ok(&stack, &format!("{NOT_KERNEL}{script}"));
     assert!(out.contains("asyncio [True, True, True, True]"), "{out}");
 }
 
@@ -257,9 +324,10 @@ t = socket.socket(socket.AF_INET6, socket.SOCK_STREAM); t.bind(("::1", 0)); t.li
 c = socket.create_connection(("::1", t.getsockname()[1]), timeout=10)
 s, peer = t.accept()
 c.sendall(b"v6 tcp"); assert s.recv(100) == b"v6 tcp"
+assert not kernel_has(a.getsockname()[1]) and not kernel_has(t.getsockname()[1])
 print("v6 ok", peer[0])
 "#;
-    let out = py_ok(&stack, script);
+    let out = py_ok(&stack, &format!("{NOT_KERNEL}{script}"));
     assert!(out.contains("v6 ok ::1"), "{out}");
 }
 
@@ -284,7 +352,11 @@ print("preload", os.environ["LD_PRELOAD"].split(":")[0].endswith("libiopkt_socke
         LIMIT,
     );
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success() && out.contains("preload True"), "{}", text(&o));
+    assert!(
+        o.status.success() && out.contains("preload True"),
+        "{}",
+        text(&o)
+    );
     assert!(out.contains("json True"), "{}", text(&o));
     let o = run_limited(Command::new(common::iopkt()).args(["run", "--"]), LIMIT);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
@@ -304,10 +376,17 @@ time.sleep(120)
 "#;
     let mut prog = Background::spawn(stack.cmd(py).args(["-c", script]));
     let line = prog.line_with("ready", LIMIT);
-    let ports: Vec<u16> = line.split_whitespace().skip(1).filter_map(|p| p.parse().ok()).collect();
+    let ports: Vec<u16> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|p| p.parse().ok())
+        .collect();
     assert_eq!(ports.len(), 3, "{line}");
     let ours = |s: &SocketInfoWire| s.local.is_some_and(|a| ports.contains(&a.port()));
-    let before: Vec<_> = stack_sockets(&stack.prefix).into_iter().filter(|s| ours(s)).collect();
+    let before: Vec<_> = stack_sockets(&stack.prefix)
+        .into_iter()
+        .filter(|s| ours(s))
+        .collect();
     assert_eq!(before.len(), 4, "listener, UDP and both ends: {before:?}");
     prog.child.kill().expect("SIGKILL");
     let _ = prog.child.wait();
@@ -323,7 +402,10 @@ time.sleep(120)
         if left.is_empty() {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(15), "still there: {left:?}");
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "still there: {left:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -45,10 +45,7 @@ pub fn to_io(e: ClientError) -> io::Error {
 }
 
 /// Sends `req` (about the socket `fd`, if any) and waits for the answer.
-pub fn call(
-    req: &Request,
-    fd: Option<BorrowedFd<'_>>,
-) -> io::Result<(Response, Option<OwnedFd>)> {
+pub fn call(req: &Request, fd: Option<BorrowedFd<'_>>) -> io::Result<(Response, Option<OwnedFd>)> {
     call_timeout(req, fd, None)
 }
 

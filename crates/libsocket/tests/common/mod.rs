@@ -82,7 +82,11 @@ impl Stack {
             if let Ok(Some(st)) = s.child.try_wait() {
                 panic!("io-pkt exited early ({st}):\n{}", s.log());
             }
-            assert!(start.elapsed() < Duration::from_secs(20), "io-pkt did not start:\n{}", s.log());
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "io-pkt did not start:\n{}",
+                s.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         s

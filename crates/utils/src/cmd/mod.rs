@@ -61,7 +61,11 @@ pub fn dispatch(name: &str, env: &Env, args: Vec<String>) -> Res<i32> {
         return Err(Fail::Usage(format!("unknown command '{name}'")));
     };
     // After `--` the words are another program's (`iopkt run -- cmd -h`).
-    if args.iter().take_while(|a| *a != "--").any(|a| a == "-h" || a == "--help") {
+    if args
+        .iter()
+        .take_while(|a| *a != "--")
+        .any(|a| a == "-h" || a == "--help")
+    {
         println!("usage: {syn}");
         return Ok(0);
     }
