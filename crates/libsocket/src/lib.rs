@@ -23,6 +23,7 @@ mod dgram;
 mod entry;
 mod fdtable;
 mod inet_addr;
+mod interfaces;
 mod options;
 mod real;
 
@@ -913,4 +914,101 @@ pub unsafe extern "C" fn ioctl(fd: c_int, req: c_ulong, arg: *mut c_void) -> c_i
         }
     }
     r
+}
+
+// ---- the stack's interfaces ----
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn getifaddrs(out: *mut *mut libc::ifaddrs) -> c_int {
+    guard(-1, || {
+        if out.is_null() {
+            return Err(libc::EFAULT);
+        }
+        match interfaces::getifaddrs()? {
+            Some(list) => {
+                // SAFETY: the caller's pointer.
+                unsafe { *out = list };
+                Ok(0)
+            }
+            None => {
+                let f = real!(getifaddrs: fn(*mut *mut libc::ifaddrs) -> c_int);
+                // SAFETY: the caller's argument, unchanged.
+                check(unsafe { f(out) })
+            }
+        }
+    })
+}
+
+/// Both lists, the stack's and the C library's, are one allocation
+/// starting at the first entry.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn freeifaddrs(list: *mut libc::ifaddrs) {
+    // SAFETY: a list from getifaddrs, or null.
+    unsafe { libc::free(list.cast()) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn if_nametoindex(name: *const libc::c_char) -> c_uint {
+    guard(0, || {
+        // SAFETY: the caller's C string.
+        match unsafe { interfaces::nametoindex(name) } {
+            Some(0) => Err(libc::ENODEV),
+            Some(i) => Ok(i),
+            None => {
+                let f = real!(if_nametoindex: fn(*const libc::c_char) -> c_uint);
+                // SAFETY: the caller's argument, unchanged.
+                Ok(unsafe { f(name) })
+            }
+        }
+    })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn if_indextoname(
+    index: c_uint,
+    buf: *mut libc::c_char,
+) -> *mut libc::c_char {
+    guard(std::ptr::null_mut(), || {
+        if buf.is_null() {
+            return Err(libc::EFAULT);
+        }
+        // SAFETY: the caller's buffer of IF_NAMESIZE bytes.
+        match unsafe { interfaces::indextoname(index, buf) } {
+            Some(true) => Ok(buf),
+            Some(false) => Err(libc::ENXIO),
+            None => {
+                let f = real!(if_indextoname: fn(c_uint, *mut libc::c_char) -> *mut libc::c_char);
+                // SAFETY: the caller's arguments, unchanged.
+                let r = unsafe { f(index, buf) };
+                if r.is_null() {
+                    Err(entry::errno())
+                } else {
+                    Ok(r)
+                }
+            }
+        }
+    })
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn if_nameindex() -> *mut libc::if_nameindex {
+    guard(std::ptr::null_mut(), || match interfaces::nameindex()? {
+        Some(a) => Ok(a),
+        None => {
+            let f = real!(if_nameindex: fn() -> *mut libc::if_nameindex);
+            // SAFETY: no arguments.
+            let r = unsafe { f() };
+            if r.is_null() {
+                Err(entry::errno())
+            } else {
+                Ok(r)
+            }
+        }
+    })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn if_freenameindex(arr: *mut libc::if_nameindex) {
+    // SAFETY: an array from if_nameindex (either one: same allocation).
+    unsafe { interfaces::freenameindex(arr) }
 }

@@ -8,6 +8,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -234,12 +236,40 @@ static void unsupported_option(void) {
     printf("options ok\n");
 }
 
+/* The stack's interfaces (lo0), not the kernel's (lo). */
+static void interfaces(void) {
+    struct ifaddrs *list, *p;
+    CHECK(getifaddrs(&list) == 0);
+    int v4 = 0, v6 = 0, kernel = 0;
+    for (p = list; p; p = p->ifa_next) {
+        if (strcmp(p->ifa_name, "lo") == 0) kernel = 1;
+        if (strcmp(p->ifa_name, "lo0") != 0 || !p->ifa_addr) continue;
+        CHECK((p->ifa_flags & IFF_LOOPBACK) && (p->ifa_flags & IFF_UP) && p->ifa_netmask);
+        if (p->ifa_addr->sa_family == AF_INET &&
+            ((struct sockaddr_in *)p->ifa_addr)->sin_addr.s_addr == htonl(INADDR_LOOPBACK)) v4 = 1;
+        if (p->ifa_addr->sa_family == AF_INET6 &&
+            IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)p->ifa_addr)->sin6_addr)) v6 = 1;
+    }
+    freeifaddrs(list);
+    CHECK(v4 && v6 && !kernel);
+    unsigned idx = if_nametoindex("lo0");
+    CHECK(idx > 0);
+    char name[IF_NAMESIZE];
+    CHECK(if_indextoname(idx, name) && strcmp(name, "lo0") == 0);
+    CHECK(if_nametoindex("nosuch0") == 0);
+    struct if_nameindex *ni = if_nameindex();
+    CHECK(ni && ni[0].if_name);
+    if_freenameindex(ni);
+    printf("interfaces ok\n");
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
     tcp_echo_with_fork();
     udp_echo();
     others_left_to_kernel();
     unsupported_option();
+    interfaces();
     printf("ALL OK\n");
     return 0;
 }
