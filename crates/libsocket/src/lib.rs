@@ -89,6 +89,25 @@ fn adopt(fd: OwnedFd, kind: Kind, flags: c_int) -> Result<c_int, c_int> {
     Ok(raw)
 }
 
+extern "C" fn fork_prepare() {
+    raw::before_fork();
+}
+
+extern "C" fn fork_done() {
+    raw::after_fork();
+}
+
+/// Makes `fork` safe for the control connection: registered once, when
+/// the first socket of the stack is opened.
+fn watch_fork() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: the handlers are plain functions that live as long as
+        // the process (this library is never unloaded while in use).
+        unsafe { libc::pthread_atfork(Some(fork_prepare), Some(fork_done), Some(fork_done)) };
+    });
+}
+
 fn is_stack_socket(domain: c_int, ty: c_int, proto: c_int) -> Option<(bool, bool)> {
     let v6 = match domain {
         libc::AF_INET => false,
@@ -112,6 +131,7 @@ pub extern "C" fn socket(domain: c_int, ty: c_int, proto: c_int) -> c_int {
             fdtable::clear(fd);
             return Ok(fd);
         };
+        watch_fork();
         let fd = raw::open(v6, stream).map_err(|e| errno_of(&e))?;
         adopt(fd, Kind::new(v6, !stream), ty)
     })
@@ -836,6 +856,20 @@ pub extern "C" fn close(fd: c_int) -> c_int {
     let f = real!(close: fn(c_int) -> c_int);
     // SAFETY: plain argument.
     unsafe { f(fd) }
+}
+
+/// close_range (unless it only marks close-on-exec) forgets the range.
+#[unsafe(no_mangle)]
+pub extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
+    if flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0 {
+        let end = last.min(fdtable::MAX_FDS as c_uint - 1);
+        for fd in first..=end {
+            fdtable::clear(fd as c_int);
+        }
+    }
+    let f = real!(close_range: fn(c_uint, c_uint, c_int) -> c_int);
+    // SAFETY: plain arguments.
+    unsafe { f(first, last, flags) }
 }
 
 #[unsafe(no_mangle)]

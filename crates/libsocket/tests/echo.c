@@ -55,7 +55,13 @@ static int tcp_listener(unsigned short *port) {
 
 /* The child: blocking connect, then a poll loop sending TOTAL bytes and
  * reading the echo back, shutting its sending side when done. */
-static int client(unsigned short port) {
+static int client(int listener, unsigned short port) {
+    /* The inherited listener is still the stack's: a control call from
+     * the child (its own control connection) names it. */
+    struct sockaddr_in ln;
+    socklen_t ll = sizeof ln;
+    CHECK(getsockname(listener, (struct sockaddr *)&ln, &ll) == 0 && ntohs(ln.sin_port) == port);
+    CHECK(close(listener) == 0);
     int s = socket(AF_INET, SOCK_STREAM, 0);
     CHECK(s >= 0);
     struct sockaddr_in a = loopback(port);
@@ -96,7 +102,7 @@ static void tcp_echo_with_fork(void) {
     int l = tcp_listener(&port);
     pid_t pid = fork();
     CHECK(pid >= 0);
-    if (pid == 0) _exit(client(port));
+    if (pid == 0) _exit(client(l, port));
     struct pollfd p = { l, POLLIN, 0 };
     CHECK(poll(&p, 1, 20000) == 1 && (p.revents & POLLIN));
     struct sockaddr_in peer;

@@ -409,3 +409,34 @@ time.sleep(120)
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A fork while another thread is in the middle of a control call: the
+/// child must still reach the stack (its own control connection, the
+/// lock not inherited held).
+#[test]
+fn fork_while_another_thread_talks_to_the_stack() {
+    let Some(_) = python() else { return };
+    let stack = Stack::start("fork");
+    let script = r#"
+import os, signal, socket, threading
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen()
+stop = False
+def busy():
+    while not stop:
+        l.getsockname()
+t = threading.Thread(target=busy); t.start()
+bad = 0
+for i in range(30):
+    pid = os.fork()
+    if pid == 0:
+        signal.alarm(10)  # a child stuck on an inherited lock ends itself
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
+        os._exit(0 if u.getsockname()[1] and l.getsockname() == l.getsockname() else 1)
+    _, st = os.waitpid(pid, 0)
+    bad += st != 0
+stop = True; t.join()
+print("forks bad", bad)
+"#;
+    let out = py_ok(&stack, script);
+    assert!(out.contains("forks bad 0"), "{out}");
+}

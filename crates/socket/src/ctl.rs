@@ -1,5 +1,6 @@
 //! The per-process control connection to the stack.
 
+use std::cell::RefCell;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{BorrowedFd, OwnedFd};
@@ -25,6 +26,26 @@ static CTL: Mutex<Ctl> = Mutex::new(Ctl {
 
 fn lock() -> MutexGuard<'static, Ctl> {
     CTL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+thread_local! {
+    /// The connection's lock, held by the forking thread across `fork`.
+    static HELD_FOR_FORK: RefCell<Option<MutexGuard<'static, Ctl>>> = const { RefCell::new(None) };
+}
+
+/// To be called just before `fork` (a `pthread_atfork` prepare handler):
+/// waits for a call another thread has in progress and keeps the lock, so
+/// the child does not inherit it locked by a thread it does not have.
+pub fn before_fork() {
+    let g = lock();
+    HELD_FOR_FORK.with(|h| *h.borrow_mut() = Some(g));
+}
+
+/// To be called just after `fork`, in the parent and in the child, by the
+/// thread that called [`before_fork`]. The child then opens its own
+/// connection on its first call (the process id differs).
+pub fn after_fork() {
+    HELD_FOR_FORK.with(|h| drop(h.borrow_mut().take()));
 }
 
 /// Uses the stack at `prefix` (`<prefix>/dev/socket`) from now on, instead

@@ -21,7 +21,8 @@ pub use udp::UdpSocket;
 /// again in a forked child), the requests and the datagram header.
 pub mod raw {
     pub use crate::ctl::{
-        addr, call, call_alone, call_ok, call_timeout, getopt, open, setopt, take_error, to_io,
+        addr, after_fork, before_fork, call, call_alone, call_ok, call_timeout, getopt, open,
+        setopt, take_error, to_io,
     };
     pub use iopkt_rsrcmgr::proto::{
         DGRAM_HEADER_LEN, DGRAM_TRUNCATED, DgramHeader, MAX_DGRAM_PAYLOAD, Request, Response,
