@@ -228,8 +228,21 @@ fn http_server(stack: &Stack, py: &str) -> (Background, u16, std::path::PathBuf)
 fn python_http_server_and_urllib_client() {
     let Some(py) = python() else { return };
     let stack = Stack::start("http");
-    let (_srv, port, file) = http_server(&stack, py);
+    let (srv, port, file) = http_server(&stack, py);
     let want = sha256_of(&file);
+    // Waiting in poll on its listener, the server uses no CPU.
+    let ticks = |pid: u32| -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let after = stat.rsplit(')').next().unwrap_or_default();
+        let f: Vec<&str> = after.split_whitespace().collect();
+        let get = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        get(11) + get(12)
+    };
+    let pid = srv.child.id();
+    let t0 = ticks(pid);
+    std::thread::sleep(Duration::from_secs(1));
+    let used = ticks(pid) - t0;
+    assert!(used <= 5, "an idle server used {used} clock ticks in 1 s");
     let client = format!(
         r#"
 import hashlib, urllib.request
@@ -320,6 +333,14 @@ b = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
 b.sendto(b"six", a.getsockname()[:2])
 d, frm = a.recvfrom(100)
 assert d == b"six" and frm[0] == "::1", (d, frm)
+# IP_PKTINFO (8): the datagram's destination comes as ancillary data.
+p = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); p.bind(("127.0.0.1", 0))
+p.setsockopt(socket.IPPROTO_IP, 8, 1)
+q = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); q.sendto(b"info", p.getsockname())
+d, anc, flags, frm = p.recvmsg(100, socket.CMSG_SPACE(12))
+assert d == b"info" and len(anc) == 1, (d, anc)
+lvl, typ, data = anc[0]
+assert (lvl, typ) == (socket.IPPROTO_IP, 8) and data[8:12] == bytes([127, 0, 0, 1]), anc
 t = socket.socket(socket.AF_INET6, socket.SOCK_STREAM); t.bind(("::1", 0)); t.listen()
 c = socket.create_connection(("::1", t.getsockname()[1]), timeout=10)
 s, peer = t.accept()
