@@ -23,6 +23,7 @@ mod dgram;
 mod entry;
 mod fdtable;
 mod inet_addr;
+mod inherited;
 mod interfaces;
 mod options;
 mod real;

@@ -461,3 +461,33 @@ print("forks bad", bad)
     let out = py_ok(&stack, script);
     assert!(out.contains("forks bad 0"), "{out}");
 }
+
+/// Sockets passed across exec stay the stack's in the new program: the
+/// library recognises them when it loads.
+#[test]
+fn sockets_inherited_across_exec() {
+    let Some(_) = python() else { return };
+    let stack = Stack::start("exec");
+    let script = r#"
+import os, socket, subprocess, sys
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen()
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
+child = r'''
+import socket, sys
+l = socket.socket(fileno=int(sys.argv[1])); u = socket.socket(fileno=int(sys.argv[2]))
+assert l.family == socket.AF_INET and l.type == socket.SOCK_STREAM, (l.family, l.type)
+assert u.type == socket.SOCK_DGRAM, u.type
+c, a = l.accept()
+d = c.recv(100)
+m, frm = u.recvfrom(100)
+print("child got", d.decode(), m.decode(), frm[0], flush=True)
+'''
+p = subprocess.Popen([sys.executable, "-c", child, str(l.fileno()), str(u.fileno())],
+                     pass_fds=(l.fileno(), u.fileno()))
+c = socket.create_connection(l.getsockname(), timeout=10); c.sendall(b"stream")
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(b"dgram", u.getsockname())
+sys.exit(p.wait(timeout=30))
+"#;
+    let out = py_ok(&stack, script);
+    assert!(out.contains("child got stream dgram 127.0.0.1"), "{out}");
+}
