@@ -1,5 +1,6 @@
 //! The per-process control connection to the stack.
 
+use std::cell::RefCell;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{BorrowedFd, OwnedFd};
@@ -27,6 +28,26 @@ fn lock() -> MutexGuard<'static, Ctl> {
     CTL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+thread_local! {
+    /// The connection's lock, held by the forking thread across `fork`.
+    static HELD_FOR_FORK: RefCell<Option<MutexGuard<'static, Ctl>>> = const { RefCell::new(None) };
+}
+
+/// To be called just before `fork` (a `pthread_atfork` prepare handler):
+/// waits for a call another thread has in progress and keeps the lock, so
+/// the child does not inherit it locked by a thread it does not have.
+pub fn before_fork() {
+    let g = lock();
+    HELD_FOR_FORK.with(|h| *h.borrow_mut() = Some(g));
+}
+
+/// To be called just after `fork`, in the parent and in the child, by the
+/// thread that called [`before_fork`]. The child then opens its own
+/// connection on its first call (the process id differs).
+pub fn after_fork() {
+    HELD_FOR_FORK.with(|h| drop(h.borrow_mut().take()));
+}
+
 /// Uses the stack at `prefix` (`<prefix>/dev/socket`) from now on, instead
 /// of `$SOCK` or the default prefix.
 pub fn set_prefix(prefix: impl Into<PathBuf>) {
@@ -35,7 +56,7 @@ pub fn set_prefix(prefix: impl Into<PathBuf>) {
     c.conn = None;
 }
 
-pub(crate) fn to_io(e: ClientError) -> io::Error {
+pub fn to_io(e: ClientError) -> io::Error {
     match e {
         ClientError::Remote(w) => io::Error::from_raw_os_error(w.code),
         ClientError::Io(e) => e,
@@ -45,16 +66,13 @@ pub(crate) fn to_io(e: ClientError) -> io::Error {
 }
 
 /// Sends `req` (about the socket `fd`, if any) and waits for the answer.
-pub(crate) fn call(
-    req: &Request,
-    fd: Option<BorrowedFd<'_>>,
-) -> io::Result<(Response, Option<OwnedFd>)> {
+pub fn call(req: &Request, fd: Option<BorrowedFd<'_>>) -> io::Result<(Response, Option<OwnedFd>)> {
     call_timeout(req, fd, None)
 }
 
 /// [`call`], waiting at most `timeout` (else the connection's default).
 /// An answer that comes later is skipped by the next call.
-pub(crate) fn call_timeout(
+pub fn call_timeout(
     req: &Request,
     fd: Option<BorrowedFd<'_>>,
     timeout: Option<Duration>,
@@ -87,7 +105,7 @@ pub(crate) fn call_timeout(
 
 /// Sends a request that may wait long (`ConnectWait`) on a connection of
 /// its own, so other threads' calls do not queue behind it.
-pub(crate) fn call_alone(
+pub fn call_alone(
     req: &Request,
     fd: BorrowedFd<'_>,
     timeout: Option<Duration>,
@@ -106,7 +124,7 @@ pub(crate) fn call_alone(
 }
 
 /// A request whose answer is `Ok`.
-pub(crate) fn call_ok(req: &Request, fd: BorrowedFd<'_>) -> io::Result<()> {
+pub fn call_ok(req: &Request, fd: BorrowedFd<'_>) -> io::Result<()> {
     call(req, Some(fd)).map(|_| ())
 }
 
@@ -115,14 +133,14 @@ fn unexpected() -> io::Error {
 }
 
 /// Opens a socket; returns the application's end.
-pub(crate) fn open(v6: bool, stream: bool) -> io::Result<OwnedFd> {
+pub fn open(v6: bool, stream: bool) -> io::Result<OwnedFd> {
     match call(&Request::SocketOpen { v6, stream }, None)? {
         (Response::SocketFd { .. }, Some(fd)) => Ok(fd),
         _ => Err(unexpected()),
     }
 }
 
-pub(crate) fn addr(req: &Request, fd: BorrowedFd<'_>) -> io::Result<SocketAddr> {
+pub fn addr(req: &Request, fd: BorrowedFd<'_>) -> io::Result<SocketAddr> {
     match call(req, Some(fd))? {
         (Response::Addr(Some(a)), _) => Ok(a),
         (Response::Addr(None), _) => Err(io::Error::from_raw_os_error(libc::ENOTCONN)),
@@ -130,11 +148,11 @@ pub(crate) fn addr(req: &Request, fd: BorrowedFd<'_>) -> io::Result<SocketAddr> 
     }
 }
 
-pub(crate) fn setopt(fd: BorrowedFd<'_>, opt: SockOptWire) -> io::Result<()> {
+pub fn setopt(fd: BorrowedFd<'_>, opt: SockOptWire) -> io::Result<()> {
     call_ok(&Request::SetOpt { opt }, fd)
 }
 
-pub(crate) fn getopt(fd: BorrowedFd<'_>, name: SockOptNameWire) -> io::Result<SockOptWire> {
+pub fn getopt(fd: BorrowedFd<'_>, name: SockOptNameWire) -> io::Result<SockOptWire> {
     match call(&Request::GetOpt { name }, Some(fd))? {
         (Response::Opt(o), _) => Ok(o),
         _ => Err(unexpected()),
@@ -142,7 +160,7 @@ pub(crate) fn getopt(fd: BorrowedFd<'_>, name: SockOptNameWire) -> io::Result<So
 }
 
 /// SO_ERROR as `take_error` reports it.
-pub(crate) fn take_error(fd: BorrowedFd<'_>) -> io::Result<Option<io::Error>> {
+pub fn take_error(fd: BorrowedFd<'_>) -> io::Result<Option<io::Error>> {
     match getopt(fd, SockOptNameWire::Error)? {
         SockOptWire::Error(0) => Ok(None),
         SockOptWire::Error(c) => Ok(Some(io::Error::from_raw_os_error(c))),

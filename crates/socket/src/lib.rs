@@ -14,3 +14,18 @@ mod udp;
 pub use ctl::set_prefix;
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
+
+/// The protocol underneath the types above, for callers that manage raw
+/// descriptors themselves (the preloaded socket library,
+/// `libiopkt_socket.so`): the same per-process control connection (opened
+/// again in a forked child), the requests and the datagram header.
+pub mod raw {
+    pub use crate::ctl::{
+        addr, after_fork, before_fork, call, call_alone, call_ok, call_timeout, getopt, open,
+        setopt, take_error, to_io,
+    };
+    pub use iopkt_rsrcmgr::proto::{
+        DGRAM_HEADER_LEN, DGRAM_TRUNCATED, DgramHeader, MAX_DGRAM_PAYLOAD, Request, Response,
+        SockOptNameWire, SockOptWire,
+    };
+}

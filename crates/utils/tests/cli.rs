@@ -408,7 +408,7 @@ fn usage_errors_exit_2_with_one_line() {
     let cases: &[(&[&str], &str)] = &[
         (
             &["frobnicate"],
-            "iopkt: unknown command 'frobnicate' (known: ifconfig, route, netstat, arp, ndp, sysctl, nicinfo, mount, ping)",
+            "iopkt: unknown command 'frobnicate' (known: ifconfig, route, netstat, arp, ndp, sysctl, nicinfo, mount, ping, run)",
         ),
         (&["route", "add"], "route: add needs a destination"),
         (

@@ -8,6 +8,7 @@ mod netstat;
 mod nicinfo;
 mod ping;
 mod route;
+mod run;
 mod sysctl;
 
 use crate::env::Env;
@@ -26,6 +27,7 @@ const COMMANDS: &[(&str, Run, &str)] = &[
     ("nicinfo", nicinfo::run, nicinfo::SYNOPSIS),
     ("mount", mount::run, mount::SYNOPSIS),
     ("ping", ping::run, ping::SYNOPSIS),
+    ("run", run::run, run::SYNOPSIS),
 ];
 
 pub fn is_command(name: &str) -> bool {
@@ -58,7 +60,12 @@ pub fn dispatch(name: &str, env: &Env, args: Vec<String>) -> Res<i32> {
     let Some((_, run, syn)) = COMMANDS.iter().find(|(n, _, _)| *n == name) else {
         return Err(Fail::Usage(format!("unknown command '{name}'")));
     };
-    if args.iter().any(|a| a == "-h" || a == "--help") {
+    // After `--` the words are another program's (`iopkt run -- cmd -h`).
+    if args
+        .iter()
+        .take_while(|a| *a != "--")
+        .any(|a| a == "-h" || a == "--help")
+    {
         println!("usage: {syn}");
         return Ok(0);
     }

@@ -1,0 +1,493 @@
+//! Unmodified programs on the stack through the preloaded library: a C
+//! program (gcc), Python's socket, http.server, urllib and asyncio, curl,
+//! `iopkt run`, and what a killed program leaves behind. Each test starts
+//! its own io-pkt (`-d pair`, lo0 with 127.0.0.1 and ::1) on a private
+//! prefix; no root needed.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Background, Stack, have, run_limited, text};
+use iopkt_rsrcmgr::Client;
+use iopkt_rsrcmgr::proto::{Request, Response, SocketInfoWire};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn python() -> Option<&'static str> {
+    if have("python3") {
+        Some("python3")
+    } else {
+        eprintln!("skipped: python3 is not installed (scripts/test installs it)");
+        None
+    }
+}
+
+/// Python that fails if the kernel holds a socket on `port`: the
+/// program's sockets must be the stack's (/proc/net lists the kernel's).
+const NOT_KERNEL: &str = r#"
+def kernel_has(port):
+    for f in ("tcp", "tcp6", "udp", "udp6"):
+        try:
+            rows = open("/proc/net/" + f).read().splitlines()[1:]
+        except OSError:
+            continue
+        if any(int(r.split()[1].split(":")[1], 16) == port for r in rows):
+            return True
+    return False
+"#;
+
+/// Runs `script` with `python3 -c` on the stack; asserts success and
+/// returns its standard output.
+fn py_ok(stack: &Stack, script: &str) -> String {
+    let o = run_limited(stack.cmd("python3").args(["-c", script]), LIMIT);
+    assert!(
+        o.status.success(),
+        "python failed:\n{}\nio-pkt log:\n{}",
+        text(&o),
+        stack.log()
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn c_program_tcp_udp_unix_and_options() {
+    if !have("gcc") {
+        eprintln!("skipped: gcc is not installed");
+        return;
+    }
+    let stack = Stack::start("c");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/echo.c");
+    let exe = stack.prefix.join("echo");
+    let o = run_limited(
+        Command::new("gcc")
+            .args(["-O2", "-Wall", "-o"])
+            .arg(&exe)
+            .arg(&src),
+        LIMIT,
+    );
+    assert!(o.status.success(), "gcc:\n{}", text(&o));
+    let o = run_limited(&mut stack.cmd(&exe), LIMIT);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && out.contains("ALL OK"),
+        "{}\nio-pkt log:\n{}",
+        text(&o),
+        stack.log()
+    );
+    for part in [
+        "tcp fork echo ok 1048576",
+        "nonblocking connect ok",
+        "refused ok",
+        "udp echo ok",
+        "af_unix ok",
+    ] {
+        assert!(out.contains(part), "missing {part:?}:\n{}", text(&o));
+    }
+    // The unsupported option was named once on stderr.
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        err.matches("setsockopt(SO_BINDTODEVICE) is not supported by the stack")
+            .count(),
+        1,
+        "{err}"
+    );
+}
+
+/// Every socket of the stack (`SocketList`), to see that a program's
+/// sockets are the stack's and not the kernel's.
+fn stack_sockets(prefix: &Path) -> Vec<SocketInfoWire> {
+    let mut c = Client::connect(prefix).expect("control connection");
+    match c.call(&Request::SocketList).expect("SocketList") {
+        Response::Sockets(v) => v,
+        other => panic!("unexpected answer {other:?}"),
+    }
+}
+
+#[test]
+fn python_tcp_echo_server_and_client_in_two_processes() {
+    let Some(py) = python() else { return };
+    let stack = Stack::start("pyecho");
+    let server = r#"
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0)); s.listen()
+print("port", s.getsockname()[1], flush=True)
+c, a = s.accept()
+assert a[0] == "127.0.0.1", a
+n = 0
+while True:
+    d = c.recv(65536)
+    if not d: break
+    c.sendall(d); n += len(d)
+c.close()
+print("served", n, flush=True)
+"#;
+    let mut srv = Background::spawn(stack.cmd(py).args(["-c", server]));
+    let line = srv.line_with("port", LIMIT);
+    let port: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    // The listener is the stack's, not the kernel's.
+    let socks = stack_sockets(&stack.prefix);
+    assert!(
+        socks
+            .iter()
+            .any(|s| s.state == "LISTEN" && s.local.map(|a| a.port()) == Some(port)),
+        "{socks:?}"
+    );
+    let client = format!(
+        r#"
+import socket, threading
+c = socket.create_connection(("127.0.0.1", {port}), timeout=30)
+data = bytes((i * 13) % 251 for i in range(300000))
+t = threading.Thread(target=lambda: (c.sendall(data), c.shutdown(socket.SHUT_WR)))
+t.start()
+got = bytearray()
+while True:
+    d = c.recv(65536)
+    if not d: break
+    got += d
+t.join()
+assert bytes(got) == data, (len(got), len(data))
+print("echo ok", len(got))
+"#
+    );
+    let out = py_ok(&stack, &client);
+    assert!(out.contains("echo ok 300000"), "{out}");
+    assert!(srv.line_with("served", LIMIT).contains("served 300000"));
+}
+
+/// A file of `n` pseudo-random bytes.
+fn payload(n: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn sha256_of(path: &Path) -> String {
+    let o = run_limited(Command::new("sha256sum").arg(path), LIMIT);
+    assert!(o.status.success(), "{}", text(&o));
+    String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// `python3 -m http.server` on the stack, serving a directory with a
+/// 3 MB file; returns the server and its port.
+fn http_server(stack: &Stack, py: &str) -> (Background, u16, std::path::PathBuf) {
+    let dir = stack.prefix.join("www");
+    std::fs::create_dir_all(&dir).expect("www");
+    let file = dir.join("blob.bin");
+    std::fs::write(&file, payload(3 * 1024 * 1024)).expect("blob");
+    let mut srv = Background::spawn(
+        stack
+            .cmd(py)
+            .args([
+                "-u",
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+            ])
+            .arg(&dir)
+            .arg("0"),
+    );
+    let line = srv.line_with("Serving HTTP", LIMIT);
+    let port = line
+        .split("port ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {line:?}"));
+    let socks = stack_sockets(&stack.prefix);
+    assert!(
+        socks
+            .iter()
+            .any(|s| s.state == "LISTEN" && s.local.map(|a| a.port()) == Some(port)),
+        "http.server's listener is not the stack's: {socks:?}"
+    );
+    (srv, port, file)
+}
+
+#[test]
+fn python_http_server_and_urllib_client() {
+    let Some(py) = python() else { return };
+    let stack = Stack::start("http");
+    let (srv, port, file) = http_server(&stack, py);
+    let want = sha256_of(&file);
+    // Waiting in poll on its listener, the server uses no CPU.
+    let ticks = |pid: u32| -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let after = stat.rsplit(')').next().unwrap_or_default();
+        let f: Vec<&str> = after.split_whitespace().collect();
+        let get = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        get(11) + get(12)
+    };
+    let pid = srv.child.id();
+    let t0 = ticks(pid);
+    std::thread::sleep(Duration::from_secs(1));
+    let used = ticks(pid) - t0;
+    assert!(used <= 5, "an idle server used {used} clock ticks in 1 s");
+    let client = format!(
+        r#"
+import hashlib, urllib.request
+h = hashlib.sha256()
+n = 0
+for _ in range(2):
+    with urllib.request.urlopen("http://127.0.0.1:{port}/blob.bin", timeout=30) as r:
+        body = r.read()
+    n += len(body)
+h.update(body)
+print("got", n, h.hexdigest())
+"#
+    );
+    let out = py_ok(&stack, &client);
+    assert!(
+        out.contains(&format!("got {} {want}", 2 * 3 * 1024 * 1024)),
+        "{out} (want {want})"
+    );
+}
+
+#[test]
+fn curl_downloads_from_python_http_server() {
+    let Some(py) = python() else { return };
+    if !have("curl") {
+        eprintln!("skipped: curl is not installed (scripts/test installs it)");
+        return;
+    }
+    let stack = Stack::start("curl");
+    let (_srv, port, file) = http_server(&stack, py);
+    let got = stack.prefix.join("got.bin");
+    let o = run_limited(
+        stack
+            .cmd("curl")
+            .args(["-sS", "--max-time", "50", "-o"])
+            .arg(&got)
+            .arg(format!("http://127.0.0.1:{port}/blob.bin")),
+        LIMIT,
+    );
+    assert!(
+        o.status.success(),
+        "{}\nio-pkt log:\n{}",
+        text(&o),
+        stack.log()
+    );
+    assert_eq!(sha256_of(&got), sha256_of(&file));
+}
+
+#[test]
+fn asyncio_echo_server_and_client() {
+    let Some(_) = python() else { return };
+    let stack = Stack::start("asyncio");
+    let script = r#"
+import asyncio
+async def handle(r, w):
+    while True:
+        d = await r.read(65536)
+        if not d: break
+        w.write(d); await w.drain()
+    w.close()
+async def main():
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    assert not kernel_has(port)
+    data = bytes(i % 256 for i in range(200000))
+    async def one(k):
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        w.write(data); await w.drain(); w.write_eof()
+        got = await r.read()
+        w.close()
+        return got == data
+    ok = await asyncio.gather(*(one(k) for k in range(4)))
+    srv.close(); await srv.wait_closed()
+    print("asyncio", ok)
+asyncio.run(asyncio.wait_for(main(), 40))
+"#;
+    let out = py_ok(&stack, &format!("{NOT_KERNEL}{script}"));
+    assert!(out.contains("asyncio [True, True, True, True]"), "{out}");
+}
+
+#[test]
+fn udp_and_ipv6_from_python() {
+    let Some(_) = python() else { return };
+    let stack = Stack::start("pyudp");
+    let script = r#"
+import socket
+a = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); a.bind(("::1", 0))
+b = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+b.sendto(b"six", a.getsockname()[:2])
+d, frm = a.recvfrom(100)
+assert d == b"six" and frm[0] == "::1", (d, frm)
+# IP_PKTINFO (8): the datagram's destination comes as ancillary data.
+p = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); p.bind(("127.0.0.1", 0))
+p.setsockopt(socket.IPPROTO_IP, 8, 1)
+q = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); q.sendto(b"info", p.getsockname())
+d, anc, flags, frm = p.recvmsg(100, socket.CMSG_SPACE(12))
+assert d == b"info" and len(anc) == 1, (d, anc)
+lvl, typ, data = anc[0]
+assert (lvl, typ) == (socket.IPPROTO_IP, 8) and data[8:12] == bytes([127, 0, 0, 1]), anc
+t = socket.socket(socket.AF_INET6, socket.SOCK_STREAM); t.bind(("::1", 0)); t.listen()
+c = socket.create_connection(("::1", t.getsockname()[1]), timeout=10)
+s, peer = t.accept()
+c.sendall(b"v6 tcp"); assert s.recv(100) == b"v6 tcp"
+assert not kernel_has(a.getsockname()[1]) and not kernel_has(t.getsockname()[1])
+print("v6 ok", peer[0])
+"#;
+    let out = py_ok(&stack, &format!("{NOT_KERNEL}{script}"));
+    assert!(out.contains("v6 ok ::1"), "{out}");
+}
+
+#[test]
+fn iopkt_run_preloads_and_names_the_stack() {
+    let Some(py) = python() else { return };
+    let stack = Stack::start("run");
+    let script = r#"
+import os, socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+print("preload", os.environ["LD_PRELOAD"].split(":")[0].endswith("libiopkt_socket.so"), "port", s.getsockname()[1], "json", "--json" in os.sys.argv)
+"#;
+    // `--json` after `--` belongs to the program, not to iopkt.
+    let o = run_limited(
+        Command::new(common::iopkt())
+            .arg("run")
+            .arg("--sock")
+            .arg(&stack.prefix)
+            .args(["--", py, "-c", script, "--json"])
+            .env_remove("LD_PRELOAD")
+            .env_remove("SOCK"),
+        LIMIT,
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && out.contains("preload True"),
+        "{}",
+        text(&o)
+    );
+    assert!(out.contains("json True"), "{}", text(&o));
+    let o = run_limited(Command::new(common::iopkt()).args(["run", "--"]), LIMIT);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+#[test]
+fn a_killed_program_leaves_no_socket() {
+    let Some(py) = python() else { return };
+    let stack = Stack::start("kill");
+    let script = r#"
+import socket, time
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen()
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
+c = socket.create_connection(l.getsockname()); s, _ = l.accept()
+print("ready", l.getsockname()[1], u.getsockname()[1], c.getsockname()[1], flush=True)
+time.sleep(120)
+"#;
+    let mut prog = Background::spawn(stack.cmd(py).args(["-c", script]));
+    let line = prog.line_with("ready", LIMIT);
+    let ports: Vec<u16> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    assert_eq!(ports.len(), 3, "{line}");
+    let ours = |s: &SocketInfoWire| s.local.is_some_and(|a| ports.contains(&a.port()));
+    let before: Vec<_> = stack_sockets(&stack.prefix)
+        .into_iter()
+        .filter(|s| ours(s))
+        .collect();
+    assert_eq!(before.len(), 4, "listener, UDP and both ends: {before:?}");
+    prog.child.kill().expect("SIGKILL");
+    let _ = prog.child.wait();
+    // Closing ends a TCP connection in the background (FIN exchange, and
+    // TIME_WAIT for the side that closed first, RFC 9293 §3.6): only that
+    // may remain; the listener, the UDP socket and any open state go.
+    let start = Instant::now();
+    loop {
+        let left: Vec<_> = stack_sockets(&stack.prefix)
+            .into_iter()
+            .filter(|s| ours(s) && s.state != "TIME_WAIT" && s.state != "CLOSED")
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "still there: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A fork while another thread is in the middle of a control call: the
+/// child must still reach the stack (its own control connection, the
+/// lock not inherited held).
+#[test]
+fn fork_while_another_thread_talks_to_the_stack() {
+    let Some(_) = python() else { return };
+    let stack = Stack::start("fork");
+    let script = r#"
+import os, signal, socket, threading
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen()
+stop = False
+def busy():
+    while not stop:
+        l.getsockname()
+t = threading.Thread(target=busy); t.start()
+bad = 0
+for i in range(30):
+    pid = os.fork()
+    if pid == 0:
+        signal.alarm(10)  # a child stuck on an inherited lock ends itself
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
+        os._exit(0 if u.getsockname()[1] and l.getsockname() == l.getsockname() else 1)
+    _, st = os.waitpid(pid, 0)
+    bad += st != 0
+stop = True; t.join()
+print("forks bad", bad)
+"#;
+    let out = py_ok(&stack, script);
+    assert!(out.contains("forks bad 0"), "{out}");
+}
+
+/// Sockets passed across exec stay the stack's in the new program: the
+/// library recognises them when it loads.
+#[test]
+fn sockets_inherited_across_exec() {
+    let Some(_) = python() else { return };
+    let stack = Stack::start("exec");
+    let script = r#"
+import os, socket, subprocess, sys
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen()
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
+child = r'''
+import socket, sys
+l = socket.socket(fileno=int(sys.argv[1])); u = socket.socket(fileno=int(sys.argv[2]))
+assert l.family == socket.AF_INET and l.type == socket.SOCK_STREAM, (l.family, l.type)
+assert u.type == socket.SOCK_DGRAM, u.type
+c, a = l.accept()
+d = c.recv(100)
+m, frm = u.recvfrom(100)
+print("child got", d.decode(), m.decode(), frm[0], flush=True)
+'''
+p = subprocess.Popen([sys.executable, "-c", child, str(l.fileno()), str(u.fileno())],
+                     pass_fds=(l.fileno(), u.fileno()))
+c = socket.create_connection(l.getsockname(), timeout=10); c.sendall(b"stream")
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(b"dgram", u.getsockname())
+sys.exit(p.wait(timeout=30))
+"#;
+    let out = py_ok(&stack, script);
+    assert!(out.contains("child got stream dgram 127.0.0.1"), "{out}");
+}
