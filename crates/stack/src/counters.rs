@@ -516,6 +516,9 @@ fn tcp(s: &TcpStats) -> Vec<(&'static str, u64)> {
         out_of_window,
         ooo_segments,
         table_full,
+        sack_recoveries,
+        sack_retransmits,
+        rexmit_timeouts,
     } = *s;
     vec![
         ("connection requests", active_opens),
@@ -552,6 +555,12 @@ fn tcp(s: &TcpStats) -> Vec<(&'static str, u64)> {
             "connections refused for a full connection table",
             table_full,
         ),
+        ("SACK recovery episodes", sack_recoveries),
+        (
+            "segments retransmitted from the SACK scoreboard",
+            sack_retransmits,
+        ),
+        ("retransmit timeouts", rexmit_timeouts),
     ]
 }
 
@@ -764,6 +773,9 @@ mod tests {
             out_of_window: n(),
             ooo_segments: n(),
             table_full: n(),
+            sack_recoveries: n(),
+            sack_retransmits: n(),
+            rexmit_timeouts: n(),
         };
         s.udp.stats = UdpStats {
             received: n(),

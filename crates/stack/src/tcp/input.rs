@@ -52,7 +52,8 @@ pub(crate) fn negotiate(t: &mut Tcb, o: &TcpOptions, now: crate::time::Instant) 
         t.snd_wscale = 0;
         t.rcv_wscale = 0;
     }
-    t.sack_ok = o.sack_permitted && (t.state == State::SynSent || t.sack_ok);
+    // Both sides set sack_ok to what they offer before the SYN goes out.
+    t.sack_ok = o.sack_permitted && t.sack_ok;
     t.ts_ok = o.timestamp.is_some() && (t.state == State::SynSent || t.ts_ok);
     if let Some((val, _)) = o.timestamp {
         t.ts_recent = val;
@@ -172,6 +173,7 @@ impl Stack {
         };
         let our_mss = self.tcp_route_mss(remote.ip());
         let isn = self.tcp.key.isn(local, remote, now);
+        let sack_offer = self.tcp.sack_enabled;
         let Some(parent) = self.tcp.conns.get_mut(&lid) else {
             return;
         };
@@ -208,7 +210,7 @@ impl Stack {
         t.rcv_wscale = Tcb::wscale_for(t.rcvbuf.cap);
         // Our side offers each option; negotiate keeps those the SYN had.
         t.wscale_ok = true;
-        t.sack_ok = true;
+        t.sack_ok = sack_offer;
         t.ts_ok = true;
         negotiate(t, &seg.opts, now);
         t.snd_wnd = u32::from(seg.wnd);
@@ -401,14 +403,30 @@ impl Stack {
             return;
         }
         let wnd = u32::from(seg.wnd) << t.snd_wscale;
+        // SACK blocks feed the scoreboard (RFC 6675 section 5: every ACK
+        // with SACK information updates it).
+        let mut new_sack = false;
+        if t.sack_ok && seg.opts.sack_len > 0 {
+            let (una, max) = (seg.ack, t.snd_max);
+            let una = if seq::gt(una, t.snd_una) {
+                una
+            } else {
+                t.snd_una
+            };
+            let before = t.scoreboard.sacked_in(una, max);
+            for b in seg.opts.sack.iter().take(seg.opts.sack_len) {
+                t.scoreboard.add(una, max, *b);
+            }
+            new_sack = t.scoreboard.sacked_in(una, max) > before;
+        }
         if seq::gt(seg.ack, t.snd_una) {
             self.tcp_new_ack(ctx, id, seg, now);
         } else if seg.ack == t.snd_una
-            && seg.data.is_empty()
-            && !seg.has(wire::FIN)
-            && wnd == t.snd_wnd
             && t.flight() > 0
+            && ((seg.data.is_empty() && !seg.has(wire::FIN) && wnd == t.snd_wnd) || new_sack)
         {
+            // With SACK, an ACK reporting new SACKed data is a duplicate
+            // ACK whatever its window (RFC 6675 section 2, "DupAck").
             self.tcp_dup_ack(ctx, id);
         }
         let Some(t) = self.tcp.conns.get_mut(&id) else {
@@ -541,6 +559,7 @@ impl Stack {
             t.snd_buf_seq = t.snd_buf_seq.wrapping_add(n as u32);
         }
         t.snd_una = seg.ack;
+        t.scoreboard.advance(seg.ack);
         if seq::lt(t.snd_nxt, t.snd_una) {
             t.snd_nxt = t.snd_una;
         }
@@ -554,19 +573,27 @@ impl Stack {
                 t.recover = None;
                 t.cc.on_recovery_end(flight, mss);
             }
+            // RFC 6675 section 5 step (C): a partial ACK with SACK just
+            // lets more of the scoreboard go out.
+            Some(_) if t.sack_ok => retransmit = true,
             Some(_) => {
                 t.cc.on_partial_ack(acked, mss);
                 retransmit = true;
             }
-            None => t.cc.on_ack(acked, mss),
+            None => t.cc.on_ack(acked, mss, now, t.rtt.srtt()),
         }
         // RFC 6298 section 5.2 / 5.3.
         t.timers.rexmit = None;
         if t.flight() > 0 {
             t.arm_rexmit(now);
         }
+        let sack = t.sack_ok;
         if retransmit {
-            self.tcp_retransmit_first(ctx, id);
+            if sack {
+                self.tcp_sack_send(ctx, id);
+            } else {
+                self.tcp_retransmit_first(ctx, id);
+            }
         }
     }
 
@@ -577,6 +604,32 @@ impl Stack {
         };
         t.dupacks += 1;
         let mss = t.mss;
+        if t.sack_ok {
+            // RFC 6675 section 5: recovery starts at DupThresh duplicate
+            // ACKs or as soon as the first unacknowledged byte counts as
+            // lost; within it, each ACK clocks out NextSeg.
+            if t.recover.is_some() {
+                self.tcp_sack_send(ctx, id);
+                return;
+            }
+            let lost = t.scoreboard.is_lost(t.snd_una, t.snd_una, mss);
+            if t.dupacks >= super::sack::DUP_THRESH || lost {
+                let flight = t.flight();
+                t.recover = Some(t.snd_max);
+                t.high_rxt = t.snd_una;
+                t.cc.on_fast_retransmit(flight, mss);
+                self.tcp.stats.fast_retransmits += 1;
+                self.tcp.stats.sack_recoveries += 1;
+                // Step (4.3): the first unacknowledged segment at once.
+                self.tcp_retransmit_first(ctx, id);
+                if let Some(t) = self.tcp.conns.get_mut(&id) {
+                    let end = t.snd_una.wrapping_add(t.mss);
+                    t.high_rxt = seq::min(end, t.snd_max);
+                }
+                self.tcp_sack_send(ctx, id);
+            }
+            return;
+        }
         if t.recover.is_some() {
             t.cc.on_dup_ack_in_recovery(mss);
         } else if t.dupacks == 3 {

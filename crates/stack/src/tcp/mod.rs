@@ -16,25 +16,25 @@
 //! - `output`: the send loop and segment building;
 //! - `timers`: retransmission, persist, delayed ACK, keepalive, TIME-WAIT;
 //! - [`rtt`]: the RFC 6298 estimator;
-//! - [`cc`]: congestion control (NewReno; the trait leaves room for CUBIC);
+//! - [`sack`]: the sender's SACK scoreboard (RFC 6675);
+//! - [`cc`]: congestion control (NewReno) and its trait;
+//! - `cubic`: CUBIC (RFC 9438), the default;
 //! - `api`: the socket calls;
 //! - [`stats`]: the counters (`netstat -s`).
 //!
-//! Not yet here (the hooks are): SACK-based loss recovery (RFC 6675; SACK
-//! blocks are parsed and generated, a sender scoreboard would use
-//! `TcpOptions::sack_blocks` in `input`), CUBIC (a second
-//! `CongestionControl`), ICMP errors and path MTU changes reaching
-//! connections, SYN cookies.
+//! Not yet here: see the crate's feature table.
 
 mod api;
 pub mod buffers;
 pub mod cc;
 mod challenge;
+mod cubic;
 mod input;
 pub mod isn;
 pub mod listen;
 mod output;
 pub mod rtt;
+pub mod sack;
 pub mod seq;
 pub mod stats;
 pub mod tcb;
@@ -76,6 +76,8 @@ pub struct TcpState {
     pub(crate) key: isn::IsnKey,
     pub(crate) challenge: challenge::ChallengeLimiter,
     pub stats: TcpStats,
+    /// Offer SACK on new connections (RFC 2018; Linux net.ipv4.tcp_sack).
+    pub sack_enabled: bool,
 }
 
 impl TcpState {
@@ -90,6 +92,7 @@ impl TcpState {
             key: isn::IsnKey(ctx.random_u64(), ctx.random_u64()),
             challenge: challenge::ChallengeLimiter::default(),
             stats: TcpStats::default(),
+            sack_enabled: true,
         }
     }
 

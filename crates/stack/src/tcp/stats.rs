@@ -37,4 +37,10 @@ pub struct TcpStats {
     pub ooo_segments: u64,
     /// Connections refused because the connection table was full.
     pub table_full: u64,
+    /// Loss recoveries driven by the SACK scoreboard (RFC 6675), and the
+    /// segments they retransmitted.
+    pub sack_recoveries: u64,
+    pub sack_retransmits: u64,
+    /// Retransmission timer expiries on established connections.
+    pub rexmit_timeouts: u64,
 }

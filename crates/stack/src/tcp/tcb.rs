@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::buffers::{DEFAULT_RECV_BUF, DEFAULT_SEND_BUF, RecvBuf, SendBuf};
-use super::cc::{CongestionControl, NewReno};
+use super::cc::{self, CongestionControl, NewReno};
 use super::rtt::RttEstimator;
 use super::seq;
 use crate::error::Error;
@@ -195,8 +195,14 @@ pub struct Tcb {
     pub rtt_timed: Option<(u32, Instant)>,
     pub cc: Box<dyn CongestionControl>,
     pub dupacks: u32,
-    /// NewReno recovery point (RFC 6582), when in fast recovery.
+    /// Recovery point (RFC 6582, RFC 6675 RecoveryPoint), when in fast
+    /// recovery.
     pub recover: Option<u32>,
+    /// What the peer reported holding beyond SND.UNA (RFC 6675).
+    pub scoreboard: super::sack::Scoreboard,
+    /// HighRxt (RFC 6675 section 2): the highest byte retransmitted in
+    /// this recovery.
+    pub high_rxt: u32,
     /// Retransmissions since the last forward progress.
     pub retries: u32,
     pub persist_backoff: u32,
@@ -263,9 +269,12 @@ impl Tcb {
             wscale_ok: false,
             rtt: RttEstimator::default(),
             rtt_timed: None,
-            cc: Box::new(NewReno::new(u32::from(DEFAULT_MSS_V4))),
+            cc: cc::by_name(cc::DEFAULT, u32::from(DEFAULT_MSS_V4))
+                .unwrap_or_else(|| Box::new(NewReno::new(u32::from(DEFAULT_MSS_V4)))),
             dupacks: 0,
             recover: None,
+            scoreboard: super::sack::Scoreboard::default(),
+            high_rxt: 0,
             retries: 0,
             persist_backoff: 0,
             keep_probes: 0,
@@ -284,6 +293,18 @@ impl Tcb {
     /// Bytes sent and not yet acknowledged (SYN and FIN count one).
     pub fn flight(&self) -> u32 {
         self.snd_nxt.wrapping_sub(self.snd_una)
+    }
+
+    /// Is the connection in SACK-based loss recovery (RFC 6675 section 5)?
+    /// Without SACK, recovery is NewReno's (RFC 6582).
+    pub fn sack_recovery(&self) -> bool {
+        self.sack_ok && self.recover.is_some()
+    }
+
+    /// The pipe of RFC 6675 section 4.
+    pub fn pipe(&self) -> u32 {
+        self.scoreboard
+            .pipe(self.snd_una, self.snd_max, self.high_rxt, self.mss)
     }
 
     /// Bytes queued and never sent yet.

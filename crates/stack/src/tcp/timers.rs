@@ -177,9 +177,17 @@ impl Stack {
                     return;
                 }
                 let (flight, mss) = (t.flight(), t.mss);
+                self.tcp.stats.rexmit_timeouts += 1;
                 t.cc.on_timeout(flight, mss);
                 t.recover = None;
                 t.dupacks = 0;
+                // The scoreboard is kept (RFC 6675 section 5.1): going
+                // back to SND.UNA, the send loop skips what the peer
+                // reported holding. A peer that reneged (RFC 2018 section
+                // 8) is covered by the next timeout, which clears it.
+                if t.retries > 1 {
+                    t.scoreboard.clear();
+                }
                 // Go back to the first unacknowledged byte.
                 t.snd_nxt = t.snd_una;
                 if t.fin_sent && seq_le(t.snd_una, t.fin_seq) {
