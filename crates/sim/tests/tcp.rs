@@ -805,6 +805,9 @@ fn an_in_window_reset_that_is_not_exact_gets_a_challenge_ack() {
 fn a_listener_holds_no_more_than_its_backlog() {
     let mut net = net();
     let (a, b) = (net.a, net.b);
+    // Without SYN cookies, which would let the others through the full
+    // SYN queue (see below).
+    net.sim.with(b, |st, _| st.tcp.syncookies = false);
     let l = listen_on(&mut net.sim, b, sa(B4, 80), 2);
     let clients: Vec<SocketId> = (0..5)
         .map(|_| connect(&mut net.sim, a, sa(B4, 80)))
@@ -1480,4 +1483,100 @@ fn sack_recovery_repairs_several_losses_per_window_faster_than_newreno() {
         rto_with < rto_without,
         "timeouts: SACK {rto_with} vs NewReno {rto_without}"
     );
+}
+
+/// An Ethernet + IPv4 + TCP frame with its source address, ports,
+/// sequence and acknowledgment numbers replaced, checksums fixed.
+fn rewrite_v4(frame: &[u8], src: [u8; 4], sport: u16, dport: u16, seq: u32, ack: u32) -> PktBuf {
+    let mut f = frame.to_vec();
+    let ihl = usize::from(f[14] & 0x0f) * 4;
+    let l4 = 14 + ihl;
+    f[26..30].copy_from_slice(&src);
+    f[24..26].copy_from_slice(&[0, 0]);
+    let c = checksum::checksum(&f[14..14 + ihl]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f[l4..l4 + 2].copy_from_slice(&sport.to_be_bytes());
+    f[l4 + 2..l4 + 4].copy_from_slice(&dport.to_be_bytes());
+    f[l4 + 4..l4 + 8].copy_from_slice(&seq.to_be_bytes());
+    f[l4 + 8..l4 + 12].copy_from_slice(&ack.to_be_bytes());
+    f[l4 + 16..l4 + 18].copy_from_slice(&[0, 0]);
+    let dst: [u8; 4] = f[30..34].try_into().unwrap();
+    let p = checksum::pseudo_v4(src.into(), dst.into(), 6, (f.len() - l4) as u16);
+    let c = checksum::finish(checksum::sum(p, &f[l4..]));
+    f[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
+    PktBuf::from_slice(&f)
+}
+
+#[test]
+fn syn_cookies_let_a_client_in_past_a_flooded_syn_queue() {
+    let mut net = net();
+    let (a, b, ib) = (net.a, net.b, net.ib);
+    let l = listen_on(&mut net.sim, b, sa(B4, 80), 4);
+    // A SYN to learn the frame layout from (port 81 is closed).
+    net.sim.capture();
+    let probe = connect(&mut net.sim, a, sa(B4, 81));
+    net.sim.run_for(Duration::from_millis(50));
+    assert_eq!(state(&net.sim, a, probe), Some(State::Closed));
+    let syn = last_tcp_frame(&net.sim.take_captured(), a);
+    // A flood from an address nobody answers for: the handshakes never
+    // complete.
+    let flood: Vec<PktBuf> = (0..20u16)
+        .map(|i| rewrite_v4(&syn, [10, 0, 0, 77], 2000 + i, 80, 1000 * u32::from(i), 0))
+        .collect();
+    net.sim.with(b, |st, cx| st.input(cx, ib, flood));
+    net.sim.run_for(Duration::from_millis(10));
+    assert_eq!(net.sim.stack(b).tcp.count_in(State::SynReceived), 4);
+    assert_eq!(net.sim.stack(b).tcp.stats.syncookies_sent, 16);
+    let conns_before = net.sim.stack(b).tcp.len();
+    // A real client still gets in, with its options intact.
+    net.sim.capture();
+    let c = connect(&mut net.sim, a, sa(B4, 80));
+    let mut server = None;
+    assert!(net.sim.run_until(Duration::from_secs(2), |s| {
+        if server.is_none() {
+            server = accept(s, b, l).ok();
+        }
+        server.is_some() && state(s, a, c) == Some(State::Established)
+    }));
+    let (srv, peer) = server.unwrap();
+    assert_eq!(peer, net.sim.stack(a).socket_local(c).unwrap());
+    assert_eq!(net.sim.stack(b).tcp.stats.syncookies_recv, 1);
+    assert_eq!(net.sim.stack(b).tcp.count_in(State::SynReceived), 4);
+    let (mss, _, snd_ws, _, ts, sack) = net.sim.stack(b).tcp.negotiated(srv).unwrap();
+    let (_, _, _, client_rcv_ws, ..) = net.sim.stack(a).tcp.negotiated(c).unwrap();
+    assert_eq!(mss, 1460 - 12, "MSS from the cookie, less the timestamps");
+    assert!(ts && sack, "timestamps and SACK through the TSval bits");
+    assert_eq!(snd_ws, client_rcv_ws, "the client's window scale came back");
+    let caps = net.sim.take_captured();
+    let ack_frame = last_tcp_frame(&caps, a);
+    let data = pattern(300_000, 9);
+    assert!(
+        pump(
+            &mut net.sim,
+            (a, c),
+            (b, srv),
+            &data,
+            Duration::from_secs(10)
+        ) == data
+    );
+    let back = pattern(100_000, 10);
+    assert!(
+        pump(
+            &mut net.sim,
+            (b, srv),
+            (a, c),
+            &back,
+            Duration::from_secs(10)
+        ) == back
+    );
+    // A forged final ACK: a cookie that was never issued to that tuple.
+    let resets = net.sim.stack(b).tcp.stats.resets_out;
+    let forged = rewrite_v4(&ack_frame, [10, 0, 0, 1], 4444, 80, 5000, 0x1234_5678);
+    net.sim.with(b, |st, cx| st.input(cx, ib, [forged]));
+    let st = net.sim.stack(b).tcp.stats;
+    assert_eq!(st.syncookies_failed, 1);
+    assert_eq!(st.syncookies_recv, 1);
+    assert_eq!(st.resets_out, resets + 1, "refused with a reset");
+    assert_eq!(net.sim.stack(b).tcp.len(), conns_before + 1);
+    assert_eq!(accept(&mut net.sim, b, l), Err(Error::WouldBlock));
 }

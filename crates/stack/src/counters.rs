@@ -519,6 +519,9 @@ fn tcp(s: &TcpStats) -> Vec<(&'static str, u64)> {
         sack_recoveries,
         sack_retransmits,
         rexmit_timeouts,
+        syncookies_sent,
+        syncookies_recv,
+        syncookies_failed,
     } = *s;
     vec![
         ("connection requests", active_opens),
@@ -561,6 +564,9 @@ fn tcp(s: &TcpStats) -> Vec<(&'static str, u64)> {
             sack_retransmits,
         ),
         ("retransmit timeouts", rexmit_timeouts),
+        ("SYN cookies sent", syncookies_sent),
+        ("SYN cookies received", syncookies_recv),
+        ("invalid SYN cookies received", syncookies_failed),
     ]
 }
 
@@ -776,6 +782,9 @@ mod tests {
             sack_recoveries: n(),
             sack_retransmits: n(),
             rexmit_timeouts: n(),
+            syncookies_sent: n(),
+            syncookies_recv: n(),
+            syncookies_failed: n(),
         };
         s.udp.stats = UdpStats {
             received: n(),

@@ -150,41 +150,67 @@ impl Stack {
             return;
         }
         if seg.has(wire::ACK) {
+            if !seg.has(wire::SYN) && self.tcp_cookie_ack(ctx, lid, local, remote, seg) {
+                return;
+            }
             self.tcp_reset_reply(ctx, local, remote, seg);
             return;
         }
         if !seg.has(wire::SYN) {
             return;
         }
-        let room = self
+        let (syn_full, accept_full) = self
             .tcp
             .conns
             .get(&lid)
             .and_then(|l| l.listen.as_ref())
-            .is_some_and(|l| l.has_room());
-        if !room {
+            .map_or((true, true), |l| {
+                let b = l.backlog as usize;
+                (l.syn_queue >= b, l.accept_queue.len() >= b)
+            });
+        if accept_full || (syn_full && !self.tcp.syncookies) {
             self.tcp.stats.listen_overflows += 1;
             return;
         }
+        if syn_full {
+            self.tcp_cookie_syn_ack(ctx, lid, local, remote, seg);
+            return;
+        }
         let now = ctx.now();
-        let Some(id) = self.tcp_new_socket(remote.is_ipv6()) else {
-            self.tcp.stats.table_full += 1;
-            return;
-        };
-        let our_mss = self.tcp_route_mss(remote.ip());
         let isn = self.tcp.key.isn(local, remote, now);
-        let sack_offer = self.tcp.sack_enabled;
-        let Some(parent) = self.tcp.conns.get_mut(&lid) else {
+        let Some(id) = self.tcp_spawn(lid, local, remote, seg, isn, now) else {
             return;
         };
-        let opts = parent.opts.clone();
-        let (rcap, scap, cc) = (parent.rcvbuf.cap, parent.sndbuf.cap, parent.cc.name());
-        if let Some(l) = parent.listen.as_mut() {
+        if let Some(l) = self.tcp.conns.get_mut(&lid).and_then(|p| p.listen.as_mut()) {
             l.syn_queue += 1;
         }
-        let Some(t) = self.tcp.conns.get_mut(&id) else {
-            return;
+        self.tcp.stats.passive_opens += 1;
+        self.tcp_send_syn(ctx, id);
+        self.tcp_rearm(id);
+    }
+
+    /// A connection of listener `lid` for the SYN options in `seg` (or
+    /// those a SYN cookie brought back), in SYN-RECEIVED with ISN `isn`,
+    /// in the demultiplexing table.
+    pub(crate) fn tcp_spawn(
+        &mut self,
+        lid: SocketId,
+        local: SocketAddr,
+        remote: SocketAddr,
+        seg: &Seg<'_>,
+        isn: u32,
+        now: crate::time::Instant,
+    ) -> Option<SocketId> {
+        let Some(id) = self.tcp_new_socket(remote.is_ipv6()) else {
+            self.tcp.stats.table_full += 1;
+            return None;
         };
+        let our_mss = self.tcp_route_mss(remote.ip());
+        let sack_offer = self.tcp.sack_enabled;
+        let parent = self.tcp.conns.get_mut(&lid)?;
+        let opts = parent.opts.clone();
+        let (rcap, scap, cc) = (parent.rcvbuf.cap, parent.sndbuf.cap, parent.cc.name());
+        let t = self.tcp.conns.get_mut(&id)?;
         t.opts = opts;
         t.rcvbuf = super::buffers::RecvBuf::new(rcap);
         t.sndbuf = super::buffers::SendBuf::new(scap);
@@ -221,9 +247,7 @@ impl Stack {
         t.arm_rexmit(now);
         self.tcp_claim_port(local.port());
         self.tcp.by_tuple.insert((local, remote), id);
-        self.tcp.stats.passive_opens += 1;
-        self.tcp_send_syn(ctx, id);
-        self.tcp_rearm(id);
+        Some(id)
     }
 
     /// SYN-SENT (RFC 9293 section 3.10.7.3).
@@ -284,7 +308,7 @@ impl Stack {
 
     /// The synchronized states and SYN-RECEIVED (RFC 9293 section
     /// 3.10.7.4).
-    fn tcp_input_conn(&mut self, ctx: &mut impl Ctx, id: SocketId, seg: &Seg<'_>) {
+    pub(crate) fn tcp_input_conn(&mut self, ctx: &mut impl Ctx, id: SocketId, seg: &Seg<'_>) {
         let now = ctx.now();
         let Some(t) = self.tcp.conns.get_mut(&id) else {
             return;

@@ -12,6 +12,7 @@
 //! - [`tcb`]: the connection block and its states;
 //! - [`buffers`]: send buffer, receive buffer with reassembly;
 //! - [`listen`]: listeners, SYN and accept queues;
+//! - `cookie`: SYN cookies (RFC 4987 section 3.6) when a SYN queue is full;
 //! - `input`: segment arrival (RFC 9293 section 3.10.7, RFC 5961);
 //! - `output`: the send loop and segment building;
 //! - `timers`: retransmission, persist, delayed ACK, keepalive, TIME-WAIT;
@@ -28,6 +29,7 @@ mod api;
 pub mod buffers;
 pub mod cc;
 mod challenge;
+mod cookie;
 mod cubic;
 mod input;
 pub mod isn;
@@ -78,6 +80,11 @@ pub struct TcpState {
     pub stats: TcpStats,
     /// Offer SACK on new connections (RFC 2018; Linux net.ipv4.tcp_sack).
     pub sack_enabled: bool,
+    /// Answer with SYN cookies when a SYN queue is full (Linux
+    /// net.ipv4.tcp_syncookies).
+    pub syncookies: bool,
+    /// When the last SYN cookie went out.
+    pub(crate) last_cookie: Option<Instant>,
 }
 
 impl TcpState {
@@ -93,6 +100,8 @@ impl TcpState {
             challenge: challenge::ChallengeLimiter::default(),
             stats: TcpStats::default(),
             sack_enabled: true,
+            syncookies: true,
+            last_cookie: None,
         }
     }
 

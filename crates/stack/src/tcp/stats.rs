@@ -43,4 +43,9 @@ pub struct TcpStats {
     pub sack_retransmits: u64,
     /// Retransmission timer expiries on established connections.
     pub rexmit_timeouts: u64,
+    /// SYN cookies sent, accepted on a final ACK, and refused as forged
+    /// or stale (RFC 4987 section 3.6).
+    pub syncookies_sent: u64,
+    pub syncookies_recv: u64,
+    pub syncookies_failed: u64,
 }
