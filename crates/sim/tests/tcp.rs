@@ -1580,3 +1580,156 @@ fn syn_cookies_let_a_client_in_past_a_flooded_syn_queue() {
     assert_eq!(net.sim.stack(b).tcp.len(), conns_before + 1);
     assert_eq!(accept(&mut net.sim, b, l), Err(Error::WouldBlock));
 }
+
+/// a (10.0.1.2) — r (10.0.1.1 | 10.0.2.1) — b (10.0.2.2); r forwards,
+/// and its interface towards b has an MTU of `mtu_rb`: (sim, a, r, b,
+/// a's interface).
+fn routed(seed: u64, mtu_rb: u32) -> (Sim, NodeId, NodeId, NodeId, IfIndex) {
+    use iopkt_stack::route::{Route, RouteFlags};
+    let mut sim = Sim::new(seed);
+    let a = sim.add_node("a");
+    let r = sim.add_node_with(
+        "r",
+        iopkt_stack::Config {
+            forwarding4: true,
+            ..iopkt_stack::Config::default()
+        },
+    );
+    let b = sim.add_node("b");
+    let lc = LinkCfg {
+        latency: Duration::from_millis(5),
+        ..LinkCfg::default()
+    };
+    let (ia, ra) = sim.connect(a, r, lc.clone());
+    let (rb, ib) = sim.connect(r, b, lc);
+    for (n, i, ad) in [
+        (a, ia, "10.0.1.2"),
+        (r, ra, "10.0.1.1"),
+        (r, rb, "10.0.2.1"),
+        (b, ib, "10.0.2.2"),
+    ] {
+        sim.with(n, |s, c| s.add_addr4(c, i, ad.parse().unwrap(), 24, true))
+            .unwrap();
+    }
+    for (n, i, gw) in [(a, ia, "10.0.1.1"), (b, ib, "10.0.2.1")] {
+        sim.with(n, |s, _| {
+            s.routes4.add(Route {
+                dest: std::net::Ipv4Addr::UNSPECIFIED,
+                plen: 0,
+                gateway: Some(gw.parse().unwrap()),
+                ifindex: i,
+                flags: RouteFlags::STATIC,
+                expires: None,
+            })
+        })
+        .unwrap();
+    }
+    sim.with(r, |s, _| s.set_mtu(rb, mtu_rb)).unwrap();
+    sim.run_for(Duration::from_millis(10));
+    (sim, a, r, b, ia)
+}
+
+#[test]
+fn frag_needed_from_a_router_lowers_the_mss_and_the_data_gets_through() {
+    let (mut sim, a, r, b, _) = routed(61, 1000);
+    let l = listen_on(&mut sim, b, sa("10.0.2.2", 80), 4);
+    let c = connect(&mut sim, a, sa("10.0.2.2", 80));
+    let mut server = None;
+    assert!(sim.run_until(Duration::from_secs(2), |s| {
+        if server.is_none() {
+            server = accept(s, b, l).ok().map(|x| x.0);
+        }
+        server.is_some() && state(s, a, c) == Some(State::Established)
+    }));
+    let srv = server.unwrap();
+    // The handshake saw 1500-byte MTUs at both ends.
+    assert_eq!(sim.stack(a).tcp.negotiated(c).unwrap().0, 1460 - 12);
+    sim.capture();
+    let data = pattern(300_000, 12);
+    let got = pump(&mut sim, (a, c), (b, srv), &data, Duration::from_secs(20));
+    assert!(got == data, "bytes differ");
+    let st = sim.stack(a).tcp.stats;
+    assert_eq!(st.pmtu_shrinks, 1);
+    assert!(st.icmp_errors >= 1);
+    assert_eq!(sim.stack(a).tcp.negotiated(c).unwrap().0, 1000 - 40 - 12);
+    assert_eq!(st.rexmit_timeouts, 0, "resent at once, not after the RTO");
+    // Everything after the report fits the narrow link.
+    let caps = sim.take_captured();
+    let biggest_at_b = caps
+        .iter()
+        .filter(|x| x.from == r)
+        .filter_map(tcp_of)
+        .map(|x| x.len)
+        .max()
+        .unwrap();
+    assert_eq!(biggest_at_b, 948);
+}
+
+#[test]
+fn an_unreachable_network_is_reported_when_connect_gives_up() {
+    let (mut sim, a, r, _, _) = routed(62, 1500);
+    let c = connect(&mut sim, a, sa("10.9.9.9", 80));
+    sim.run_for(Duration::from_secs(200));
+    assert!(sim.stack(r).v4.stats.no_route >= 1);
+    assert_eq!(state(&sim, a, c), Some(State::Closed));
+    // A soft error (RFC 1122 section 4.2.3.9): the attempt went on until
+    // it timed out, and then says why.
+    assert_eq!(
+        sim.with(a, |s, _| s.socket_take_error(c)),
+        Some(Error::NetUnreachable)
+    );
+}
+
+/// An Ethernet frame carrying ICMPv4 type 3 `code` from `from`, quoting
+/// the IP packet of `frame` (an Ethernet frame we sent), sent back to its
+/// sender.
+fn icmp_unreach_about(frame: &[u8], from: [u8; 4], code: u8) -> PktBuf {
+    use iopkt_wire::IntoBytes;
+    use iopkt_wire::ipv4::Ipv4Hdr;
+    let ip = &frame[14..];
+    let quoted = &ip[..ip.len().min(28 + 20)];
+    let mut icmp = vec![3, code, 0, 0, 0, 0, 0, 0];
+    icmp.extend_from_slice(quoted);
+    let c = checksum::checksum(&icmp);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let dst: [u8; 4] = ip[12..16].try_into().unwrap();
+    let h = Ipv4Hdr::new(from.into(), dst.into(), 1, 64, 7, 0, icmp.len(), 0);
+    let mut f = Vec::new();
+    f.extend_from_slice(&frame[6..12]);
+    f.extend_from_slice(&frame[0..6]);
+    f.extend_from_slice(&frame[12..14]);
+    f.extend_from_slice(h.as_bytes());
+    f.extend_from_slice(&icmp);
+    PktBuf::from_slice(&f)
+}
+
+#[test]
+fn port_unreachable_refuses_a_connection_only_for_a_quote_in_flight() {
+    let (mut sim, a, _, _, ia) = routed(63, 1500);
+    sim.capture();
+    // Nobody answers at 10.0.2.99: the SYN leaves and nothing comes back.
+    let c = connect(&mut sim, a, sa("10.0.2.99", 80));
+    sim.run_for(Duration::from_millis(100));
+    let syn = last_tcp_frame(&sim.take_captured(), a);
+    // A quote whose sequence number is not our ISN: ignored (RFC 5927).
+    let mut wrong = syn.clone();
+    let l4 = 14 + usize::from(wrong[14] & 0x0f) * 4;
+    wrong[l4 + 7] ^= 0x55;
+    let e = icmp_unreach_about(&wrong, [10, 0, 1, 1], 3);
+    sim.with(a, |s, cx| s.input(cx, ia, [e]));
+    assert_eq!(state(&sim, a, c), Some(State::SynSent));
+    assert_eq!(sim.stack(a).tcp.stats.icmp_ignored, 1);
+    // Host unreachable is soft: the attempt goes on.
+    let e = icmp_unreach_about(&syn, [10, 0, 1, 1], 1);
+    sim.with(a, |s, cx| s.input(cx, ia, [e]));
+    assert_eq!(state(&sim, a, c), Some(State::SynSent));
+    // Port unreachable in SYN-SENT is hard: ECONNREFUSED.
+    let e = icmp_unreach_about(&syn, [10, 0, 1, 1], 3);
+    sim.with(a, |s, cx| s.input(cx, ia, [e]));
+    assert_eq!(state(&sim, a, c), Some(State::Closed));
+    assert_eq!(
+        sim.with(a, |s, _| s.socket_take_error(c)),
+        Some(Error::ConnRefused)
+    );
+    assert_eq!(sim.stack(a).tcp.stats.icmp_errors, 2);
+}

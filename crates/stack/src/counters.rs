@@ -522,6 +522,9 @@ fn tcp(s: &TcpStats) -> Vec<(&'static str, u64)> {
         syncookies_sent,
         syncookies_recv,
         syncookies_failed,
+        icmp_errors,
+        icmp_ignored,
+        pmtu_shrinks,
     } = *s;
     vec![
         ("connection requests", active_opens),
@@ -567,6 +570,9 @@ fn tcp(s: &TcpStats) -> Vec<(&'static str, u64)> {
         ("SYN cookies sent", syncookies_sent),
         ("SYN cookies received", syncookies_recv),
         ("invalid SYN cookies received", syncookies_failed),
+        ("ICMP errors applied to connections", icmp_errors),
+        ("ICMP errors ignored as out of window", icmp_ignored),
+        ("MSS lowered by path MTU reports", pmtu_shrinks),
     ]
 }
 
@@ -785,6 +791,9 @@ mod tests {
             syncookies_sent: n(),
             syncookies_recv: n(),
             syncookies_failed: n(),
+            icmp_errors: n(),
+            icmp_ignored: n(),
+            pmtu_shrinks: n(),
         };
         s.udp.stats = UdpStats {
             received: n(),

@@ -589,6 +589,9 @@ impl Stack {
         }
         t.retries = 0;
         t.dupacks = 0;
+        // Progress: an earlier ICMP soft error no longer describes the
+        // path.
+        t.soft_error = None;
         let mss = t.mss;
         let flight = t.flight();
         let mut retransmit = false;

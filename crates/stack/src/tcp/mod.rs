@@ -20,6 +20,7 @@
 //! - [`sack`]: the sender's SACK scoreboard (RFC 6675);
 //! - [`cc`]: congestion control (NewReno) and its trait;
 //! - `cubic`: CUBIC (RFC 9438), the default;
+//! - `icmp`: ICMP errors and path MTU changes reaching connections;
 //! - `api`: the socket calls;
 //! - [`stats`]: the counters (`netstat -s`).
 //!
@@ -31,6 +32,7 @@ pub mod cc;
 mod challenge;
 mod cookie;
 mod cubic;
+mod icmp;
 mod input;
 pub mod isn;
 pub mod listen;
@@ -50,6 +52,7 @@ use crate::socket::{SocketId, SocketKind};
 use crate::stack::Stack;
 use crate::time::Instant;
 
+pub(crate) use icmp::{kind_of_icmp4, kind_of_icmp6};
 pub use stats::TcpStats;
 pub use tcb::State;
 

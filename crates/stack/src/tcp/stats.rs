@@ -48,4 +48,10 @@ pub struct TcpStats {
     pub syncookies_sent: u64,
     pub syncookies_recv: u64,
     pub syncookies_failed: u64,
+    /// ICMP errors applied to a connection, and those ignored because
+    /// they quoted no data in flight (RFC 5927).
+    pub icmp_errors: u64,
+    pub icmp_ignored: u64,
+    /// Connections whose MSS a path MTU report lowered.
+    pub pmtu_shrinks: u64,
 }

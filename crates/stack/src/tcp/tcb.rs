@@ -217,6 +217,9 @@ pub struct Tcb {
     pub last_rx: Instant,
 
     pub error: Option<Error>,
+    /// The last ICMP soft error (RFC 1122 section 4.2.3.9), reported if
+    /// the connection times out.
+    pub soft_error: Option<Error>,
     /// The listener this embryonic or not yet accepted connection came
     /// from.
     pub parent: Option<SocketId>,
@@ -283,6 +286,7 @@ impl Tcb {
             timers: Timers::default(),
             last_rx: Instant::ZERO,
             error: None,
+            soft_error: None,
             parent: None,
             orphan: false,
             armed: None,

@@ -155,7 +155,8 @@ impl Stack {
                     SYNACK_RETRIES
                 };
                 if t.retries > limit {
-                    t.set_error(Error::TimedOut);
+                    let e = t.soft_error.take().unwrap_or(Error::TimedOut);
+                    t.set_error(e);
                     self.tcp.stats.attempt_fails += 1;
                     self.tcp.stats.timeouts += 1;
                     self.tcp_closed(ctx, id);
@@ -170,7 +171,8 @@ impl Stack {
                     return;
                 }
                 if t.retries > MAX_RETRIES {
-                    t.set_error(Error::TimedOut);
+                    let e = t.soft_error.take().unwrap_or(Error::TimedOut);
+                    t.set_error(e);
                     self.tcp.stats.timeouts += 1;
                     self.tcp_send_rst(ctx, id);
                     self.tcp_closed(ctx, id);
