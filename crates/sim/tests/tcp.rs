@@ -1733,3 +1733,43 @@ fn port_unreachable_refuses_a_connection_only_for_a_quote_in_flight() {
     );
     assert_eq!(sim.stack(a).tcp.stats.icmp_errors, 2);
 }
+
+#[test]
+fn tcp_info_reports_the_connection() {
+    let mut net = net_with(71, Duration::from_millis(5));
+    let (c, s) = established(&mut net, false);
+    let (a, b) = (net.a, net.b);
+    let info = net.sim.stack(a).tcp_info_of(c).unwrap();
+    assert_eq!(info.state, State::Established);
+    assert_eq!(info.congestion, "cubic");
+    assert_eq!((info.snd_mss, info.rcv_mss), (1448, 1460));
+    assert_eq!(info.snd_ssthresh, u32::MAX, "no loss yet");
+    assert!(info.options.timestamps && info.options.sack && info.options.wscale);
+    net.sim.set_impairment(
+        a,
+        net.ia,
+        Impairment {
+            loss: 2.0,
+            ..Impairment::default()
+        },
+    );
+    let data = pattern(400_000, 3);
+    assert!(pump(&mut net.sim, (a, c), (b, s), &data, Duration::from_secs(60)) == data);
+    net.sim.run_for(Duration::from_millis(200));
+    let info = net.sim.stack(a).tcp_info_of(c).unwrap();
+    assert_eq!(info.bytes_acked, data.len() as u64);
+    assert_eq!(info.total_retrans, net.sim.stack(a).tcp.stats.retrans_segs);
+    assert!(info.total_retrans > 0);
+    assert!(info.snd_ssthresh < u32::MAX, "the losses lowered ssthresh");
+    assert!(
+        info.rtt >= Duration::from_millis(10) && info.rtt < Duration::from_millis(30),
+        "{:?}",
+        info.rtt
+    );
+    assert!(info.rto >= Duration::from_millis(200));
+    assert_eq!(info.retransmits, 0);
+    let rinfo = net.sim.stack(b).tcp_info_of(s).unwrap();
+    assert_eq!(rinfo.bytes_received, data.len() as u64);
+    assert_eq!(rinfo.options.snd_wscale, info.options.rcv_wscale);
+    assert!(net.sim.stack(a).tcp_info_of(SocketId(9999)).is_none());
+}

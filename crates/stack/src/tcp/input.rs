@@ -559,6 +559,7 @@ impl Stack {
             return;
         };
         let acked = seg.ack.wrapping_sub(t.snd_una);
+        t.bytes_acked += u64::from(acked);
         // Round-trip sample: the timestamp echo, or the timed segment.
         if t.ts_ok
             && let Some((_, ecr)) = seg.opts.timestamp
@@ -690,6 +691,7 @@ impl Stack {
         if t.shut_rd && delta == 0 && !had_gaps {
             // Read side shut: acknowledge and discard.
             t.rcv_nxt = t.rcv_nxt.wrapping_add(data.len() as u32);
+            t.bytes_received += data.len() as u64;
             t.ack_now = true;
             return;
         }
@@ -700,6 +702,7 @@ impl Stack {
             return;
         }
         t.rcv_nxt = t.rcv_nxt.wrapping_add(n as u32);
+        t.bytes_received += n as u64;
         if had_gaps || n < data.len() {
             t.ack_now = true;
         }

@@ -21,6 +21,7 @@
 //! - [`cc`]: congestion control (NewReno) and its trait;
 //! - `cubic`: CUBIC (RFC 9438), the default;
 //! - `icmp`: ICMP errors and path MTU changes reaching connections;
+//! - `info`: TCP_INFO ([`TcpInfo`], `Stack::tcp_info_of`);
 //! - `api`: the socket calls;
 //! - [`stats`]: the counters (`netstat -s`).
 //!
@@ -33,6 +34,7 @@ mod challenge;
 mod cookie;
 mod cubic;
 mod icmp;
+mod info;
 mod input;
 pub mod isn;
 pub mod listen;
@@ -53,6 +55,7 @@ use crate::stack::Stack;
 use crate::time::Instant;
 
 pub(crate) use icmp::{kind_of_icmp4, kind_of_icmp6};
+pub use info::{TcpInfo, TcpInfoOptions};
 pub use stats::TcpStats;
 pub use tcb::State;
 

@@ -235,6 +235,7 @@ impl Stack {
             t.rtt_timed = None; // Karn
         }
         self.tcp.stats.retrans_segs += 1;
+        t.total_retrans += 1;
         let flags = if fin { wire::FIN } else { 0 } | wire::PSH;
         self.tcp_send_seg(ctx, id, s, flags, len);
     }
@@ -278,6 +279,7 @@ impl Stack {
             let fin = t.fin_sent && s.wrapping_add(len) == t.fin_seq.wrapping_add(1);
             let data = if fin { len - 1 } else { len };
             self.tcp.stats.retrans_segs += 1;
+            t.total_retrans += 1;
             self.tcp.stats.sack_retransmits += 1;
             let flags = if fin { wire::FIN } else { 0 } | wire::PSH;
             self.tcp_send_seg(ctx, id, s, flags, data as usize);
@@ -356,6 +358,7 @@ impl Stack {
             let s = t.snd_nxt;
             if seq::lt(s, t.snd_max) {
                 self.tcp.stats.retrans_segs += 1;
+                t.total_retrans += 1;
                 if let Some((ts, _)) = t.rtt_timed
                     && seq::ge(ts, s)
                 {

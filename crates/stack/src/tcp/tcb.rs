@@ -217,6 +217,11 @@ pub struct Tcb {
     pub last_rx: Instant,
 
     pub error: Option<Error>,
+    /// TCP_INFO counters: segments retransmitted, bytes the peer
+    /// acknowledged, bytes received in order.
+    pub total_retrans: u64,
+    pub bytes_acked: u64,
+    pub bytes_received: u64,
     /// The last ICMP soft error (RFC 1122 section 4.2.3.9), reported if
     /// the connection times out.
     pub soft_error: Option<Error>,
@@ -286,6 +291,9 @@ impl Tcb {
             timers: Timers::default(),
             last_rx: Instant::ZERO,
             error: None,
+            total_retrans: 0,
+            bytes_acked: 0,
+            bytes_received: 0,
             soft_error: None,
             parent: None,
             orphan: false,

@@ -163,6 +163,7 @@ impl Stack {
                     return;
                 }
                 self.tcp.stats.retrans_segs += 1;
+                t.total_retrans += 1;
                 t.arm_rexmit(now);
                 self.tcp_send_syn(ctx, id);
             }
