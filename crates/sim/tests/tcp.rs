@@ -1773,3 +1773,75 @@ fn tcp_info_reports_the_connection() {
     assert_eq!(rinfo.options.snd_wscale, info.options.rcv_wscale);
     assert!(net.sim.stack(a).tcp_info_of(SocketId(9999)).is_none());
 }
+
+#[test]
+fn an_ipv6_wildcard_listener_takes_ipv4_connections_unless_v6only() {
+    let mut net = net();
+    let (a, b) = (net.a, net.b);
+    let l = listen_on(&mut net.sim, b, sa("::", 80), 4);
+    let c = connect(&mut net.sim, a, sa(B4, 80));
+    let mut got = None;
+    assert!(net.sim.run_until(Duration::from_secs(2), |s| {
+        if got.is_none() {
+            got = accept(s, b, l).ok();
+        }
+        got.is_some() && state(s, a, c) == Some(State::Established)
+    }));
+    let (srv, peer) = got.unwrap();
+    let client = net.sim.stack(a).socket_local(c).unwrap();
+    assert_eq!(
+        peer,
+        sa(&format!("::ffff:{A4}"), client.port()),
+        "the peer as an IPv4-mapped address"
+    );
+    assert_eq!(
+        net.sim.stack(b).socket_local(srv),
+        Some(sa(&format!("::ffff:{B4}"), 80))
+    );
+    assert_eq!(net.sim.stack(b).socket_peer(srv), Some(peer));
+    let data = pattern(50_000, 4);
+    assert!(
+        pump(
+            &mut net.sim,
+            (a, c),
+            (b, srv),
+            &data,
+            Duration::from_secs(5)
+        ) == data
+    );
+    let back = pattern(20_000, 5);
+    assert!(
+        pump(
+            &mut net.sim,
+            (b, srv),
+            (a, c),
+            &back,
+            Duration::from_secs(5)
+        ) == back
+    );
+    // With IPV6_V6ONLY the same listener shape refuses IPv4.
+    let l6 = open(&mut net.sim, b, true);
+    net.sim
+        .with(b, |st, cx| st.socket_setopt(cx, l6, SockOpt::V6Only(true)))
+        .unwrap();
+    net.sim
+        .with(b, |st, cx| st.socket_bind(cx, l6, sa("::", 81)))
+        .unwrap();
+    net.sim
+        .with(b, |st, cx| st.socket_listen(cx, l6, 4))
+        .unwrap();
+    let c2 = connect(&mut net.sim, a, sa(B4, 81));
+    net.sim.run_for(Duration::from_millis(100));
+    assert_eq!(state(&net.sim, a, c2), Some(State::Closed));
+    assert_eq!(
+        net.sim.with(a, |s, _| s.socket_take_error(c2)),
+        Some(Error::ConnRefused)
+    );
+    // An IPv4 listener on the port is preferred over the dual one.
+    let l4 = listen_on(&mut net.sim, b, sa("0.0.0.0", 82), 4);
+    let l46 = listen_on(&mut net.sim, b, sa("::", 82), 4);
+    let _c3 = connect(&mut net.sim, a, sa(B4, 82));
+    net.sim.run_for(Duration::from_millis(100));
+    assert!(accept(&mut net.sim, b, l4).is_ok());
+    assert_eq!(accept(&mut net.sim, b, l46), Err(Error::WouldBlock));
+}

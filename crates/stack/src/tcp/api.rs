@@ -243,7 +243,7 @@ impl Stack {
         let c = self.tcb_mut(child)?;
         c.parent = None;
         let peer = c.remote.ok_or(Error::ConnAborted)?;
-        Ok((child, peer))
+        Ok((child, c.app_addr(peer)))
     }
 
     pub(crate) fn tcp_send(
@@ -546,13 +546,14 @@ impl Stack {
     }
 
     pub(crate) fn tcp_local(&self, id: SocketId) -> Option<SocketAddr> {
-        self.tcp.conns.get(&id)?.local
+        let t = self.tcp.conns.get(&id)?;
+        t.local.map(|a| t.app_addr(a))
     }
 
     pub(crate) fn tcp_peer(&self, id: SocketId) -> Option<SocketAddr> {
         let t = self.tcp.conns.get(&id)?;
         if t.state.synchronized() || t.state == State::SynReceived {
-            t.remote
+            t.remote.map(|a| t.app_addr(a))
         } else {
             None
         }

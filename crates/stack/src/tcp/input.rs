@@ -210,7 +210,9 @@ impl Stack {
         let parent = self.tcp.conns.get_mut(&lid)?;
         let opts = parent.opts.clone();
         let (rcap, scap, cc) = (parent.rcvbuf.cap, parent.sndbuf.cap, parent.cc.name());
+        let mapped = parent.v6 && remote.is_ipv4();
         let t = self.tcp.conns.get_mut(&id)?;
+        t.v4_mapped = mapped;
         t.opts = opts;
         t.rcvbuf = super::buffers::RecvBuf::new(rcap);
         t.sndbuf = super::buffers::SendBuf::new(scap);

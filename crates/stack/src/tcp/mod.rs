@@ -164,12 +164,19 @@ impl Stack {
     }
 
     /// The listener for a segment to `local`: one bound to that address,
-    /// else one bound to the wildcard of its family.
+    /// else one bound to the wildcard of its family, else (for IPv4) an
+    /// IPv6 wildcard listener without IPV6_V6ONLY, which takes IPv4
+    /// connections as IPv4-mapped addresses (RFC 4291 section 2.5.5.2,
+    /// RFC 3493 section 5.3), as Linux does.
     pub(crate) fn tcp_find_listener(&self, local: SocketAddr) -> Option<SocketId> {
         let ids = self.tcp.listeners.get(&local.port())?;
         let mut wildcard = None;
+        let mut dual = None;
         for id in ids {
-            let Some(a) = self.tcp.conns.get(id).and_then(|t| t.local) else {
+            let Some(t) = self.tcp.conns.get(id) else {
+                continue;
+            };
+            let Some(a) = t.local else {
                 continue;
             };
             if a.ip() == local.ip() {
@@ -178,8 +185,11 @@ impl Stack {
             if a.ip().is_unspecified() && a.is_ipv6() == local.is_ipv6() {
                 wildcard = Some(*id);
             }
+            if a.ip().is_unspecified() && a.is_ipv6() && local.is_ipv4() && !t.opts.v6only {
+                dual = Some(*id);
+            }
         }
-        wildcard
+        wildcard.or(dual)
     }
 
     /// The MSS to announce towards `dst`: the outgoing interface's MTU (or

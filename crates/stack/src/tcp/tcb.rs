@@ -137,6 +137,9 @@ impl Timers {
 pub struct Tcb {
     pub state: State,
     pub v6: bool,
+    /// An IPv4 connection accepted by an IPv6 listener: the application
+    /// sees its addresses as IPv4-mapped IPv6 ones.
+    pub v4_mapped: bool,
     pub local: Option<SocketAddr>,
     pub remote: Option<SocketAddr>,
     pub opts: TcpOpts,
@@ -243,6 +246,7 @@ impl Tcb {
         Tcb {
             state: State::Closed,
             v6,
+            v4_mapped: false,
             local: None,
             remote: None,
             opts: TcpOpts::default(),
@@ -408,6 +412,16 @@ impl Tcb {
         self.timers.keepalive = (self.opts.keepalive && self.state == State::Established)
             .then(|| now + Duration::from_secs(u64::from(self.opts.keep_idle)));
         self.keep_probes = 0;
+    }
+
+    /// `a` as the application sees it.
+    pub fn app_addr(&self, a: SocketAddr) -> SocketAddr {
+        match a {
+            SocketAddr::V4(x) if self.v4_mapped => {
+                SocketAddr::new(std::net::IpAddr::V6(x.ip().to_ipv6_mapped()), x.port())
+            }
+            _ => a,
+        }
     }
 
     pub fn set_error(&mut self, e: Error) {
