@@ -353,6 +353,9 @@ impl Stack {
         };
         if !ok {
             self.tcp.stats.out_of_window += 1;
+            if !seg.data.is_empty() && seq::le(seg.seq.wrapping_add(len), nxt) {
+                self.tcp.stats.dup_segments += 1;
+            }
             if !seg.has(wire::RST) {
                 if let Some(t) = self.tcp.conns.get_mut(&id)
                     && t.state == State::TimeWait
@@ -686,6 +689,9 @@ impl Stack {
             (delta as u64, seg.data)
         };
         if data.is_empty() {
+            // Everything in it had arrived already: a needless
+            // retransmission, or a duplicate from the network.
+            self.tcp.stats.dup_segments += 1;
             t.ack_now = true;
             return;
         }

@@ -35,6 +35,9 @@ pub struct TcpStats {
     /// Segments outside the receive window, or failing PAWS.
     pub out_of_window: u64,
     pub ooo_segments: u64,
+    /// Data segments that brought nothing new (all below RCV.NXT): a
+    /// needless retransmission or a duplicate from the network.
+    pub dup_segments: u64,
     /// Connections refused because the connection table was full.
     pub table_full: u64,
     /// Loss recoveries driven by the SACK scoreboard (RFC 6675), and the
