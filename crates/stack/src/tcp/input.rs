@@ -201,16 +201,16 @@ impl Stack {
         isn: u32,
         now: crate::time::Instant,
     ) -> Option<SocketId> {
+        let parent = self.tcp.conns.get(&lid)?;
+        let opts = parent.opts.clone();
+        let (rcap, scap, cc) = (parent.rcvbuf.cap, parent.sndbuf.cap, parent.cc.name());
+        let mapped = parent.v6 && remote.is_ipv4();
         let Some(id) = self.tcp_new_socket(remote.is_ipv6()) else {
             self.tcp.stats.table_full += 1;
             return None;
         };
         let our_mss = self.tcp_route_mss(remote.ip());
         let sack_offer = self.tcp.sack_enabled;
-        let parent = self.tcp.conns.get_mut(&lid)?;
-        let opts = parent.opts.clone();
-        let (rcap, scap, cc) = (parent.rcvbuf.cap, parent.sndbuf.cap, parent.cc.name());
-        let mapped = parent.v6 && remote.is_ipv4();
         let t = self.tcp.conns.get_mut(&id)?;
         t.v4_mapped = mapped;
         t.opts = opts;
@@ -650,6 +650,7 @@ impl Stack {
                 let flight = t.flight();
                 t.recover = Some(t.snd_max);
                 t.high_rxt = t.snd_una;
+                t.rescue_rxt = None;
                 t.cc.on_fast_retransmit(flight, mss);
                 self.tcp.stats.fast_retransmits += 1;
                 self.tcp.stats.sack_recoveries += 1;

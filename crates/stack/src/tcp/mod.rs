@@ -25,10 +25,9 @@
 //! - `api`: the socket calls;
 //! - [`stats`]: the counters (`netstat -s`).
 //!
-//! Not here: the RFC 6675 rescue retransmission and any detection of
-//! lost retransmissions (RACK, RFC 8985), so a lost retransmission or a
-//! lost tail waits for the retransmission timer; path MTU probing (RFC
-//! 4821); ECN.
+//! Not here: detection of lost retransmissions (RACK, RFC 8985) and tail
+//! loss probes, so a lost retransmission waits for the retransmission
+//! timer; path MTU probing (RFC 4821); ECN.
 
 mod api;
 pub mod buffers;

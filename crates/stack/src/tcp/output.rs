@@ -267,10 +267,26 @@ impl Stack {
                         None
                     }
                 });
-            let Some((s, len)) = next else {
-                return;
+            // Rule 4, once per episode: with nothing else to send, the
+            // tail of the flight, in case that is what was lost.
+            let rescue = match (next, t.recover) {
+                (None, Some(rp)) if no_new_data && t.rescue_rxt.is_none() => t
+                    .scoreboard
+                    .rescue_seg(t.snd_una, t.snd_max, mss)
+                    .map(|x| (x, rp)),
+                _ => None,
             };
-            t.high_rxt = s.wrapping_add(len);
+            let (s, len) = match (next, rescue) {
+                (Some(n), _) => {
+                    t.high_rxt = n.0.wrapping_add(n.1);
+                    n
+                }
+                (None, Some((n, rp))) => {
+                    t.rescue_rxt = Some(rp);
+                    n
+                }
+                (None, None) => return,
+            };
             if let Some((ts, _)) = t.rtt_timed
                 && seq::ge(ts, s)
             {

@@ -138,10 +138,31 @@ impl Scoreboard {
     pub fn pipe(&self, una: u32, max: u32, high_rxt: u32, mss: u32) -> u32 {
         let lost = self.lost_below(una, mss);
         let lost = if seq::lt(lost, una) { una } else { lost };
-        let in_net = max.wrapping_sub(lost) - self.sacked_in(lost, max);
+        let in_net = max
+            .wrapping_sub(lost)
+            .saturating_sub(self.sacked_in(lost, max));
         let rxt_end = seq::min(seq::max(high_rxt, una), max);
-        let rxt = rxt_end.wrapping_sub(una) - self.sacked_in(una, rxt_end);
+        let rxt = rxt_end
+            .wrapping_sub(una)
+            .saturating_sub(self.sacked_in(una, rxt_end));
         in_net.saturating_add(rxt)
+    }
+
+    /// NextSeg rule 4 (the rescue retransmission): one segment ending
+    /// with the highest byte in flight that is not SACKed, below `max`.
+    pub fn rescue_seg(&self, una: u32, max: u32, mss: u32) -> Option<(u32, u32)> {
+        let mut end = max;
+        let mut floor = una;
+        for &(l, r) in self.ranges.iter().rev() {
+            if r == end {
+                end = l;
+            } else if seq::lt(r, end) {
+                floor = r;
+                break;
+            }
+        }
+        let start = seq::max(seq::max(end.wrapping_sub(mss), floor), una);
+        seq::lt(start, end).then(|| (start, end.wrapping_sub(start)))
     }
 
     /// NextSeg rule 1 (RFC 6675 section 4): the first hole byte above
@@ -222,5 +243,11 @@ mod tests {
         assert!(!c.is_lost(0, una, mss));
         assert_eq!(c.next_seg(una, una, mss, false), None);
         assert_eq!(c.next_seg(una, una, mss, true), Some((0, 1000)));
+        // The rescue: the tail of the flight, below SACKed data at the
+        // very end.
+        let mut d = Scoreboard::default();
+        d.add(una, max, (9000, 10_000));
+        assert_eq!(d.rescue_seg(una, max, mss), Some((8000, 1000)));
+        assert_eq!(c.rescue_seg(una, max, mss), Some((9000, 1000)));
     }
 }

@@ -206,6 +206,9 @@ pub struct Tcb {
     /// HighRxt (RFC 6675 section 2): the highest byte retransmitted in
     /// this recovery.
     pub high_rxt: u32,
+    /// RescueRxt (RFC 6675 section 2): the recovery point when the rescue
+    /// retransmission of this episode went out.
+    pub rescue_rxt: Option<u32>,
     /// Retransmissions since the last forward progress.
     pub retries: u32,
     pub persist_backoff: u32,
@@ -287,6 +290,7 @@ impl Tcb {
             recover: None,
             scoreboard: super::sack::Scoreboard::default(),
             high_rxt: 0,
+            rescue_rxt: None,
             retries: 0,
             persist_backoff: 0,
             keep_probes: 0,
