@@ -1845,3 +1845,54 @@ fn an_ipv6_wildcard_listener_takes_ipv4_connections_unless_v6only() {
     assert!(accept(&mut net.sim, b, l4).is_ok());
     assert_eq!(accept(&mut net.sim, b, l46), Err(Error::WouldBlock));
 }
+
+#[test]
+fn an_ipv6_packet_too_big_lowers_the_mss_of_the_connection() {
+    let mut net = net();
+    let (c, s) = established(&mut net, true);
+    let (a, b, ia) = (net.a, net.b, net.ia);
+    assert_eq!(net.sim.stack(a).tcp.negotiated(c).unwrap().0, 1440 - 12);
+    net.sim.capture();
+    let data = pattern(100_000, 8);
+    let sent = net
+        .sim
+        .with(a, |st, cx| st.socket_send(cx, c, &data, None))
+        .unwrap();
+    let frame = last_tcp_frame(&net.sim.take_captured(), a);
+    // A router on the way says 1280 (RFC 8201), quoting our segment.
+    let quoted = &frame[14..frame.len().min(14 + 1232)];
+    let mut icmp = vec![2, 0, 0, 0];
+    icmp.extend_from_slice(&1280u32.to_be_bytes());
+    icmp.extend_from_slice(quoted);
+    let (src, dst): (std::net::Ipv6Addr, std::net::Ipv6Addr) =
+        (B6.parse().unwrap(), A6.parse().unwrap());
+    let p = checksum::pseudo_v6(src, dst, 58, icmp.len() as u32);
+    let ck = checksum::finish(checksum::sum(p, &icmp));
+    icmp[2..4].copy_from_slice(&ck.to_be_bytes());
+    let mut f = Vec::new();
+    f.extend_from_slice(&frame[6..12]);
+    f.extend_from_slice(&frame[0..6]);
+    f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+    f.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
+    f.extend_from_slice(&[58, 64]);
+    f.extend_from_slice(&src.octets());
+    f.extend_from_slice(&dst.octets());
+    f.extend_from_slice(&icmp);
+    net.sim.capture();
+    net.sim
+        .with(a, |st, cx| st.input(cx, ia, [PktBuf::from_slice(&f)]));
+    assert_eq!(net.sim.stack(a).tcp.stats.pmtu_shrinks, 1);
+    assert_eq!(
+        net.sim.stack(a).tcp.negotiated(c).unwrap().0,
+        1280 - 60 - 12
+    );
+    let mut got = Vec::new();
+    assert!(net.sim.run_until(Duration::from_secs(10), |sim| {
+        recv_all(sim, b, s, &mut got).unwrap();
+        got.len() >= sent
+    }));
+    assert!(got == data[..sent]);
+    let after = segments(&mut net.sim);
+    let biggest = after.iter().filter(|x| x.from == a).map(|x| x.len).max();
+    assert_eq!(biggest, Some(1208));
+}
