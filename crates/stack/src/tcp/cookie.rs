@@ -212,7 +212,10 @@ mod io {
                 }
                 o.sack_permitted = sack;
                 let bits = ts_bits(seg.opts.wscale, sack);
-                let ts = (ts_now(now) & !((1 << TS_BITS) - 1)) | bits;
+                // Below our clock, so the TSvals that follow never look
+                // older to the peer's PAWS check (RFC 7323 section 5).
+                let base = ts_now(now).wrapping_sub(1 << TS_BITS);
+                let ts = (base & !((1 << TS_BITS) - 1)) | bits;
                 o.timestamp = Some((ts, val));
             }
             let h = Hdr {
