@@ -805,6 +805,9 @@ fn an_in_window_reset_that_is_not_exact_gets_a_challenge_ack() {
 fn a_listener_holds_no_more_than_its_backlog() {
     let mut net = net();
     let (a, b) = (net.a, net.b);
+    // Without SYN cookies, which would let the others through the full
+    // SYN queue (see below).
+    net.sim.with(b, |st, _| st.tcp.syncookies = false);
     let l = listen_on(&mut net.sim, b, sa(B4, 80), 2);
     let clients: Vec<SocketId> = (0..5)
         .map(|_| connect(&mut net.sim, a, sa(B4, 80)))
@@ -1040,13 +1043,22 @@ fn options_read_back_and_unknown_congestion_control_is_refused() {
     let a = net.a;
     let c = open(&mut net.sim, a, false);
     let set = |sim: &mut Sim, o| sim.with(a, |st, cx| st.socket_setopt(cx, c, o));
+    // CUBIC is the default (RFC 9438, as on Linux); either can be chosen.
+    assert_eq!(
+        net.sim.stack(a).socket_getopt(c, SockOptName::Congestion),
+        Ok(SockOpt::Congestion("cubic".into()))
+    );
+    assert_eq!(
+        set(&mut net.sim, SockOpt::Congestion("cubic".into())),
+        Ok(())
+    );
     assert_eq!(
         set(&mut net.sim, SockOpt::Congestion("newreno".into())),
         Ok(())
     );
     assert!(matches!(
-        set(&mut net.sim, SockOpt::Congestion("cubic".into())),
-        Err(Error::NotSupported(_))
+        set(&mut net.sim, SockOpt::Congestion("vegas".into())),
+        Err(Error::Invalid(_))
     ));
     assert_eq!(set(&mut net.sim, SockOpt::Linger(Some(0))), Ok(()));
     assert_eq!(set(&mut net.sim, SockOpt::MaxSeg(1000)), Ok(()));
@@ -1358,4 +1370,529 @@ fn a_smaller_mtu_after_the_handshake_shrinks_the_segments() {
         .max()
         .unwrap();
     assert_eq!(biggest, 948);
+}
+
+/// A 1 MB transfer through 2 % loss with congestion control `cc` on the
+/// sender; returns the sender's counters and the virtual time it took.
+fn lossy_transfer_with(cc: &str, seed: u64) -> (iopkt_stack::tcp::TcpStats, Duration) {
+    let mut net = net_with(seed, Duration::from_millis(10));
+    let (c, s) = established(&mut net, false);
+    let (a, b) = (net.a, net.b);
+    net.sim
+        .with(a, |st, cx| {
+            st.socket_setopt(cx, c, SockOpt::Congestion(cc.into()))
+        })
+        .unwrap();
+    assert_eq!(
+        net.sim.stack(a).socket_getopt(c, SockOptName::Congestion),
+        Ok(SockOpt::Congestion(cc.into()))
+    );
+    net.sim.set_impairment(
+        a,
+        net.ia,
+        Impairment {
+            loss: 2.0,
+            ..Impairment::default()
+        },
+    );
+    let data = pattern(1 << 20, 0x3c);
+    let start = net.sim.now();
+    let got = pump(
+        &mut net.sim,
+        (a, c),
+        (b, s),
+        &data,
+        Duration::from_secs(300),
+    );
+    assert_eq!(got.len(), data.len(), "{cc}: incomplete");
+    assert!(got == data, "{cc}: bytes differ");
+    (net.sim.stack(a).tcp.stats, net.sim.now() - start)
+}
+
+#[test]
+fn cubic_and_newreno_both_complete_a_lossy_bulk_transfer() {
+    for cc in ["cubic", "newreno"] {
+        let (st, took) = lossy_transfer_with(cc, 41);
+        assert!(
+            st.retrans_segs > 0,
+            "{cc}: loss must have cost retransmissions"
+        );
+        assert!(took < Duration::from_secs(300), "{cc}: {took:?}");
+    }
+}
+
+/// A 1 MB transfer through 3 % loss, SACK offered or not by both stacks:
+/// (sender's counters, virtual time taken, SACK negotiated).
+fn transfer_with_sack(sack: bool, seed: u64) -> (iopkt_stack::tcp::TcpStats, Duration, bool) {
+    let mut net = net_with(seed, Duration::from_millis(20));
+    let (a, b) = (net.a, net.b);
+    for n in [a, b] {
+        net.sim.with(n, |st, _| st.tcp.sack_enabled = sack);
+    }
+    let (c, s) = established(&mut net, false);
+    let negotiated = net.sim.stack(a).tcp.negotiated(c).unwrap().5;
+    net.sim.set_impairment(
+        a,
+        net.ia,
+        Impairment {
+            loss: 3.0,
+            ..Impairment::default()
+        },
+    );
+    let data = pattern(1 << 20, 0x5a);
+    let start = net.sim.now();
+    let got = pump(
+        &mut net.sim,
+        (a, c),
+        (b, s),
+        &data,
+        Duration::from_secs(600),
+    );
+    assert_eq!(got.len(), data.len(), "sack={sack}: incomplete");
+    assert!(got == data, "sack={sack}: bytes differ");
+    (
+        net.sim.stack(a).tcp.stats,
+        net.sim.now() - start,
+        negotiated,
+    )
+}
+
+#[test]
+fn sack_recovery_repairs_several_losses_per_window_faster_than_newreno() {
+    // The same seeds, so the same impaired links, with and without SACK.
+    let (mut t_with, mut t_without) = (Duration::ZERO, Duration::ZERO);
+    let (mut rto_with, mut rto_without) = (0, 0);
+    for seed in 53..59 {
+        let (with, tw, neg_with) = transfer_with_sack(true, seed);
+        let (without, two, neg_without) = transfer_with_sack(false, seed);
+        assert!(neg_with && !neg_without);
+        assert!(with.sack_recoveries > 0 && with.sack_retransmits > 0);
+        assert_eq!(without.sack_recoveries, 0);
+        t_with += tw;
+        t_without += two;
+        rto_with += with.rexmit_timeouts;
+        rto_without += without.rexmit_timeouts;
+    }
+    // Several holes per window are repaired in one round trip instead of
+    // one per round trip, and far fewer end in a retransmission timeout.
+    assert!(
+        t_with < t_without,
+        "time: SACK {t_with:?} vs NewReno {t_without:?}"
+    );
+    assert!(
+        rto_with < rto_without,
+        "timeouts: SACK {rto_with} vs NewReno {rto_without}"
+    );
+}
+
+/// An Ethernet + IPv4 + TCP frame with its source address, ports,
+/// sequence and acknowledgment numbers replaced, checksums fixed.
+fn rewrite_v4(frame: &[u8], src: [u8; 4], sport: u16, dport: u16, seq: u32, ack: u32) -> PktBuf {
+    let mut f = frame.to_vec();
+    let ihl = usize::from(f[14] & 0x0f) * 4;
+    let l4 = 14 + ihl;
+    f[26..30].copy_from_slice(&src);
+    f[24..26].copy_from_slice(&[0, 0]);
+    let c = checksum::checksum(&f[14..14 + ihl]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f[l4..l4 + 2].copy_from_slice(&sport.to_be_bytes());
+    f[l4 + 2..l4 + 4].copy_from_slice(&dport.to_be_bytes());
+    f[l4 + 4..l4 + 8].copy_from_slice(&seq.to_be_bytes());
+    f[l4 + 8..l4 + 12].copy_from_slice(&ack.to_be_bytes());
+    f[l4 + 16..l4 + 18].copy_from_slice(&[0, 0]);
+    let dst: [u8; 4] = f[30..34].try_into().unwrap();
+    let p = checksum::pseudo_v4(src.into(), dst.into(), 6, (f.len() - l4) as u16);
+    let c = checksum::finish(checksum::sum(p, &f[l4..]));
+    f[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
+    PktBuf::from_slice(&f)
+}
+
+#[test]
+fn syn_cookies_let_a_client_in_past_a_flooded_syn_queue() {
+    let mut net = net();
+    let (a, b, ib) = (net.a, net.b, net.ib);
+    let l = listen_on(&mut net.sim, b, sa(B4, 80), 4);
+    // A SYN to learn the frame layout from (port 81 is closed).
+    net.sim.capture();
+    let probe = connect(&mut net.sim, a, sa(B4, 81));
+    net.sim.run_for(Duration::from_millis(50));
+    assert_eq!(state(&net.sim, a, probe), Some(State::Closed));
+    let syn = last_tcp_frame(&net.sim.take_captured(), a);
+    // A flood from an address nobody answers for: the handshakes never
+    // complete.
+    let flood: Vec<PktBuf> = (0..20u16)
+        .map(|i| rewrite_v4(&syn, [10, 0, 0, 77], 2000 + i, 80, 1000 * u32::from(i), 0))
+        .collect();
+    net.sim.with(b, |st, cx| st.input(cx, ib, flood));
+    net.sim.run_for(Duration::from_millis(10));
+    assert_eq!(net.sim.stack(b).tcp.count_in(State::SynReceived), 4);
+    assert_eq!(net.sim.stack(b).tcp.stats.syncookies_sent, 16);
+    let conns_before = net.sim.stack(b).tcp.len();
+    // A real client still gets in, with its options intact.
+    net.sim.capture();
+    let c = connect(&mut net.sim, a, sa(B4, 80));
+    let mut server = None;
+    assert!(net.sim.run_until(Duration::from_secs(2), |s| {
+        if server.is_none() {
+            server = accept(s, b, l).ok();
+        }
+        server.is_some() && state(s, a, c) == Some(State::Established)
+    }));
+    let (srv, peer) = server.unwrap();
+    assert_eq!(peer, net.sim.stack(a).socket_local(c).unwrap());
+    assert_eq!(net.sim.stack(b).tcp.stats.syncookies_recv, 1);
+    assert_eq!(net.sim.stack(b).tcp.count_in(State::SynReceived), 4);
+    let (mss, _, snd_ws, _, ts, sack) = net.sim.stack(b).tcp.negotiated(srv).unwrap();
+    let (_, _, _, client_rcv_ws, ..) = net.sim.stack(a).tcp.negotiated(c).unwrap();
+    assert_eq!(mss, 1460 - 12, "MSS from the cookie, less the timestamps");
+    assert!(ts && sack, "timestamps and SACK through the TSval bits");
+    assert_eq!(snd_ws, client_rcv_ws, "the client's window scale came back");
+    let caps = net.sim.take_captured();
+    let ack_frame = last_tcp_frame(&caps, a);
+    let data = pattern(300_000, 9);
+    assert!(
+        pump(
+            &mut net.sim,
+            (a, c),
+            (b, srv),
+            &data,
+            Duration::from_secs(10)
+        ) == data
+    );
+    let back = pattern(100_000, 10);
+    assert!(
+        pump(
+            &mut net.sim,
+            (b, srv),
+            (a, c),
+            &back,
+            Duration::from_secs(10)
+        ) == back
+    );
+    // A forged final ACK: a cookie that was never issued to that tuple.
+    let resets = net.sim.stack(b).tcp.stats.resets_out;
+    let forged = rewrite_v4(&ack_frame, [10, 0, 0, 1], 4444, 80, 5000, 0x1234_5678);
+    net.sim.with(b, |st, cx| st.input(cx, ib, [forged]));
+    let st = net.sim.stack(b).tcp.stats;
+    assert_eq!(st.syncookies_failed, 1);
+    assert_eq!(st.syncookies_recv, 1);
+    assert_eq!(st.resets_out, resets + 1, "refused with a reset");
+    assert_eq!(net.sim.stack(b).tcp.len(), conns_before + 1);
+    assert_eq!(accept(&mut net.sim, b, l), Err(Error::WouldBlock));
+}
+
+/// a (10.0.1.2) — r (10.0.1.1 | 10.0.2.1) — b (10.0.2.2); r forwards,
+/// and its interface towards b has an MTU of `mtu_rb`: (sim, a, r, b,
+/// a's interface).
+fn routed(seed: u64, mtu_rb: u32) -> (Sim, NodeId, NodeId, NodeId, IfIndex) {
+    use iopkt_stack::route::{Route, RouteFlags};
+    let mut sim = Sim::new(seed);
+    let a = sim.add_node("a");
+    let r = sim.add_node_with(
+        "r",
+        iopkt_stack::Config {
+            forwarding4: true,
+            ..iopkt_stack::Config::default()
+        },
+    );
+    let b = sim.add_node("b");
+    let lc = LinkCfg {
+        latency: Duration::from_millis(5),
+        ..LinkCfg::default()
+    };
+    let (ia, ra) = sim.connect(a, r, lc.clone());
+    let (rb, ib) = sim.connect(r, b, lc);
+    for (n, i, ad) in [
+        (a, ia, "10.0.1.2"),
+        (r, ra, "10.0.1.1"),
+        (r, rb, "10.0.2.1"),
+        (b, ib, "10.0.2.2"),
+    ] {
+        sim.with(n, |s, c| s.add_addr4(c, i, ad.parse().unwrap(), 24, true))
+            .unwrap();
+    }
+    for (n, i, gw) in [(a, ia, "10.0.1.1"), (b, ib, "10.0.2.1")] {
+        sim.with(n, |s, _| {
+            s.routes4.add(Route {
+                dest: std::net::Ipv4Addr::UNSPECIFIED,
+                plen: 0,
+                gateway: Some(gw.parse().unwrap()),
+                ifindex: i,
+                flags: RouteFlags::STATIC,
+                expires: None,
+            })
+        })
+        .unwrap();
+    }
+    sim.with(r, |s, _| s.set_mtu(rb, mtu_rb)).unwrap();
+    sim.run_for(Duration::from_millis(10));
+    (sim, a, r, b, ia)
+}
+
+#[test]
+fn frag_needed_from_a_router_lowers_the_mss_and_the_data_gets_through() {
+    let (mut sim, a, r, b, _) = routed(61, 1000);
+    let l = listen_on(&mut sim, b, sa("10.0.2.2", 80), 4);
+    let c = connect(&mut sim, a, sa("10.0.2.2", 80));
+    let mut server = None;
+    assert!(sim.run_until(Duration::from_secs(2), |s| {
+        if server.is_none() {
+            server = accept(s, b, l).ok().map(|x| x.0);
+        }
+        server.is_some() && state(s, a, c) == Some(State::Established)
+    }));
+    let srv = server.unwrap();
+    // The handshake saw 1500-byte MTUs at both ends.
+    assert_eq!(sim.stack(a).tcp.negotiated(c).unwrap().0, 1460 - 12);
+    sim.capture();
+    let data = pattern(300_000, 12);
+    let got = pump(&mut sim, (a, c), (b, srv), &data, Duration::from_secs(20));
+    assert!(got == data, "bytes differ");
+    let st = sim.stack(a).tcp.stats;
+    assert_eq!(st.pmtu_shrinks, 1);
+    assert!(st.icmp_errors >= 1);
+    assert_eq!(sim.stack(a).tcp.negotiated(c).unwrap().0, 1000 - 40 - 12);
+    assert_eq!(st.rexmit_timeouts, 0, "resent at once, not after the RTO");
+    // Everything after the report fits the narrow link.
+    let caps = sim.take_captured();
+    let biggest_at_b = caps
+        .iter()
+        .filter(|x| x.from == r)
+        .filter_map(tcp_of)
+        .map(|x| x.len)
+        .max()
+        .unwrap();
+    assert_eq!(biggest_at_b, 948);
+}
+
+#[test]
+fn an_unreachable_network_is_reported_when_connect_gives_up() {
+    let (mut sim, a, r, _, _) = routed(62, 1500);
+    let c = connect(&mut sim, a, sa("10.9.9.9", 80));
+    sim.run_for(Duration::from_secs(200));
+    assert!(sim.stack(r).v4.stats.no_route >= 1);
+    assert_eq!(state(&sim, a, c), Some(State::Closed));
+    // A soft error (RFC 1122 section 4.2.3.9): the attempt went on until
+    // it timed out, and then says why.
+    assert_eq!(
+        sim.with(a, |s, _| s.socket_take_error(c)),
+        Some(Error::NetUnreachable)
+    );
+}
+
+/// An Ethernet frame carrying ICMPv4 type 3 `code` from `from`, quoting
+/// the IP packet of `frame` (an Ethernet frame we sent), sent back to its
+/// sender.
+fn icmp_unreach_about(frame: &[u8], from: [u8; 4], code: u8) -> PktBuf {
+    use iopkt_wire::IntoBytes;
+    use iopkt_wire::ipv4::Ipv4Hdr;
+    let ip = &frame[14..];
+    let quoted = &ip[..ip.len().min(28 + 20)];
+    let mut icmp = vec![3, code, 0, 0, 0, 0, 0, 0];
+    icmp.extend_from_slice(quoted);
+    let c = checksum::checksum(&icmp);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let dst: [u8; 4] = ip[12..16].try_into().unwrap();
+    let h = Ipv4Hdr::new(from.into(), dst.into(), 1, 64, 7, 0, icmp.len(), 0);
+    let mut f = Vec::new();
+    f.extend_from_slice(&frame[6..12]);
+    f.extend_from_slice(&frame[0..6]);
+    f.extend_from_slice(&frame[12..14]);
+    f.extend_from_slice(h.as_bytes());
+    f.extend_from_slice(&icmp);
+    PktBuf::from_slice(&f)
+}
+
+#[test]
+fn port_unreachable_refuses_a_connection_only_for_a_quote_in_flight() {
+    let (mut sim, a, _, _, ia) = routed(63, 1500);
+    sim.capture();
+    // Nobody answers at 10.0.2.99: the SYN leaves and nothing comes back.
+    let c = connect(&mut sim, a, sa("10.0.2.99", 80));
+    sim.run_for(Duration::from_millis(100));
+    let syn = last_tcp_frame(&sim.take_captured(), a);
+    // A quote whose sequence number is not our ISN: ignored (RFC 5927).
+    let mut wrong = syn.clone();
+    let l4 = 14 + usize::from(wrong[14] & 0x0f) * 4;
+    wrong[l4 + 7] ^= 0x55;
+    let e = icmp_unreach_about(&wrong, [10, 0, 1, 1], 3);
+    sim.with(a, |s, cx| s.input(cx, ia, [e]));
+    assert_eq!(state(&sim, a, c), Some(State::SynSent));
+    assert_eq!(sim.stack(a).tcp.stats.icmp_ignored, 1);
+    // Host unreachable is soft: the attempt goes on.
+    let e = icmp_unreach_about(&syn, [10, 0, 1, 1], 1);
+    sim.with(a, |s, cx| s.input(cx, ia, [e]));
+    assert_eq!(state(&sim, a, c), Some(State::SynSent));
+    // Port unreachable in SYN-SENT is hard: ECONNREFUSED.
+    let e = icmp_unreach_about(&syn, [10, 0, 1, 1], 3);
+    sim.with(a, |s, cx| s.input(cx, ia, [e]));
+    assert_eq!(state(&sim, a, c), Some(State::Closed));
+    assert_eq!(
+        sim.with(a, |s, _| s.socket_take_error(c)),
+        Some(Error::ConnRefused)
+    );
+    assert_eq!(sim.stack(a).tcp.stats.icmp_errors, 2);
+}
+
+#[test]
+fn tcp_info_reports_the_connection() {
+    let mut net = net_with(71, Duration::from_millis(5));
+    let (c, s) = established(&mut net, false);
+    let (a, b) = (net.a, net.b);
+    let info = net.sim.stack(a).tcp_info_of(c).unwrap();
+    assert_eq!(info.state, State::Established);
+    assert_eq!(info.congestion, "cubic");
+    assert_eq!((info.snd_mss, info.rcv_mss), (1448, 1460));
+    assert_eq!(info.snd_ssthresh, u32::MAX, "no loss yet");
+    assert!(info.options.timestamps && info.options.sack && info.options.wscale);
+    net.sim.set_impairment(
+        a,
+        net.ia,
+        Impairment {
+            loss: 2.0,
+            ..Impairment::default()
+        },
+    );
+    let data = pattern(400_000, 3);
+    assert!(pump(&mut net.sim, (a, c), (b, s), &data, Duration::from_secs(60)) == data);
+    net.sim.run_for(Duration::from_millis(200));
+    let info = net.sim.stack(a).tcp_info_of(c).unwrap();
+    assert_eq!(info.bytes_acked, data.len() as u64);
+    assert_eq!(info.total_retrans, net.sim.stack(a).tcp.stats.retrans_segs);
+    assert!(info.total_retrans > 0);
+    assert!(info.snd_ssthresh < u32::MAX, "the losses lowered ssthresh");
+    assert!(
+        info.rtt >= Duration::from_millis(10) && info.rtt < Duration::from_millis(30),
+        "{:?}",
+        info.rtt
+    );
+    assert!(info.rto >= Duration::from_millis(200));
+    assert_eq!(info.retransmits, 0);
+    let rinfo = net.sim.stack(b).tcp_info_of(s).unwrap();
+    assert_eq!(rinfo.bytes_received, data.len() as u64);
+    assert_eq!(rinfo.options.snd_wscale, info.options.rcv_wscale);
+    assert!(net.sim.stack(a).tcp_info_of(SocketId(9999)).is_none());
+}
+
+#[test]
+fn an_ipv6_wildcard_listener_takes_ipv4_connections_unless_v6only() {
+    let mut net = net();
+    let (a, b) = (net.a, net.b);
+    let l = listen_on(&mut net.sim, b, sa("::", 80), 4);
+    let c = connect(&mut net.sim, a, sa(B4, 80));
+    let mut got = None;
+    assert!(net.sim.run_until(Duration::from_secs(2), |s| {
+        if got.is_none() {
+            got = accept(s, b, l).ok();
+        }
+        got.is_some() && state(s, a, c) == Some(State::Established)
+    }));
+    let (srv, peer) = got.unwrap();
+    let client = net.sim.stack(a).socket_local(c).unwrap();
+    assert_eq!(
+        peer,
+        sa(&format!("::ffff:{A4}"), client.port()),
+        "the peer as an IPv4-mapped address"
+    );
+    assert_eq!(
+        net.sim.stack(b).socket_local(srv),
+        Some(sa(&format!("::ffff:{B4}"), 80))
+    );
+    assert_eq!(net.sim.stack(b).socket_peer(srv), Some(peer));
+    let data = pattern(50_000, 4);
+    assert!(
+        pump(
+            &mut net.sim,
+            (a, c),
+            (b, srv),
+            &data,
+            Duration::from_secs(5)
+        ) == data
+    );
+    let back = pattern(20_000, 5);
+    assert!(
+        pump(
+            &mut net.sim,
+            (b, srv),
+            (a, c),
+            &back,
+            Duration::from_secs(5)
+        ) == back
+    );
+    // With IPV6_V6ONLY the same listener shape refuses IPv4.
+    let l6 = open(&mut net.sim, b, true);
+    net.sim
+        .with(b, |st, cx| st.socket_setopt(cx, l6, SockOpt::V6Only(true)))
+        .unwrap();
+    net.sim
+        .with(b, |st, cx| st.socket_bind(cx, l6, sa("::", 81)))
+        .unwrap();
+    net.sim
+        .with(b, |st, cx| st.socket_listen(cx, l6, 4))
+        .unwrap();
+    let c2 = connect(&mut net.sim, a, sa(B4, 81));
+    net.sim.run_for(Duration::from_millis(100));
+    assert_eq!(state(&net.sim, a, c2), Some(State::Closed));
+    assert_eq!(
+        net.sim.with(a, |s, _| s.socket_take_error(c2)),
+        Some(Error::ConnRefused)
+    );
+    // An IPv4 listener on the port is preferred over the dual one.
+    let l4 = listen_on(&mut net.sim, b, sa("0.0.0.0", 82), 4);
+    let l46 = listen_on(&mut net.sim, b, sa("::", 82), 4);
+    let _c3 = connect(&mut net.sim, a, sa(B4, 82));
+    net.sim.run_for(Duration::from_millis(100));
+    assert!(accept(&mut net.sim, b, l4).is_ok());
+    assert_eq!(accept(&mut net.sim, b, l46), Err(Error::WouldBlock));
+}
+
+#[test]
+fn an_ipv6_packet_too_big_lowers_the_mss_of_the_connection() {
+    let mut net = net();
+    let (c, s) = established(&mut net, true);
+    let (a, b, ia) = (net.a, net.b, net.ia);
+    assert_eq!(net.sim.stack(a).tcp.negotiated(c).unwrap().0, 1440 - 12);
+    net.sim.capture();
+    let data = pattern(100_000, 8);
+    let sent = net
+        .sim
+        .with(a, |st, cx| st.socket_send(cx, c, &data, None))
+        .unwrap();
+    let frame = last_tcp_frame(&net.sim.take_captured(), a);
+    // A router on the way says 1280 (RFC 8201), quoting our segment.
+    let quoted = &frame[14..frame.len().min(14 + 1232)];
+    let mut icmp = vec![2, 0, 0, 0];
+    icmp.extend_from_slice(&1280u32.to_be_bytes());
+    icmp.extend_from_slice(quoted);
+    let (src, dst): (std::net::Ipv6Addr, std::net::Ipv6Addr) =
+        (B6.parse().unwrap(), A6.parse().unwrap());
+    let p = checksum::pseudo_v6(src, dst, 58, icmp.len() as u32);
+    let ck = checksum::finish(checksum::sum(p, &icmp));
+    icmp[2..4].copy_from_slice(&ck.to_be_bytes());
+    let mut f = Vec::new();
+    f.extend_from_slice(&frame[6..12]);
+    f.extend_from_slice(&frame[0..6]);
+    f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+    f.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
+    f.extend_from_slice(&[58, 64]);
+    f.extend_from_slice(&src.octets());
+    f.extend_from_slice(&dst.octets());
+    f.extend_from_slice(&icmp);
+    net.sim.capture();
+    net.sim
+        .with(a, |st, cx| st.input(cx, ia, [PktBuf::from_slice(&f)]));
+    assert_eq!(net.sim.stack(a).tcp.stats.pmtu_shrinks, 1);
+    assert_eq!(
+        net.sim.stack(a).tcp.negotiated(c).unwrap().0,
+        1280 - 60 - 12
+    );
+    let mut got = Vec::new();
+    assert!(net.sim.run_until(Duration::from_secs(10), |sim| {
+        recv_all(sim, b, s, &mut got).unwrap();
+        got.len() >= sent
+    }));
+    assert!(got == data[..sent]);
+    let after = segments(&mut net.sim);
+    let biggest = after.iter().filter(|x| x.from == a).map(|x| x.len).max();
+    assert_eq!(biggest, Some(1208));
 }

@@ -515,7 +515,17 @@ fn tcp(s: &TcpStats) -> Vec<(&'static str, u64)> {
         keepalive_drops,
         out_of_window,
         ooo_segments,
+        dup_segments,
         table_full,
+        sack_recoveries,
+        sack_retransmits,
+        rexmit_timeouts,
+        syncookies_sent,
+        syncookies_recv,
+        syncookies_failed,
+        icmp_errors,
+        icmp_ignored,
+        pmtu_shrinks,
     } = *s;
     vec![
         ("connection requests", active_opens),
@@ -531,6 +541,7 @@ fn tcp(s: &TcpStats) -> Vec<(&'static str, u64)> {
         ),
         ("packets received out of window", out_of_window),
         ("out-of-order packets received", ooo_segments),
+        ("completely duplicate packets received", dup_segments),
         ("resets received", resets_in),
         ("packets sent", segs_out),
         ("data packets retransmitted", retrans_segs),
@@ -552,6 +563,18 @@ fn tcp(s: &TcpStats) -> Vec<(&'static str, u64)> {
             "connections refused for a full connection table",
             table_full,
         ),
+        ("SACK recovery episodes", sack_recoveries),
+        (
+            "segments retransmitted from the SACK scoreboard",
+            sack_retransmits,
+        ),
+        ("retransmit timeouts", rexmit_timeouts),
+        ("SYN cookies sent", syncookies_sent),
+        ("SYN cookies received", syncookies_recv),
+        ("invalid SYN cookies received", syncookies_failed),
+        ("ICMP errors applied to connections", icmp_errors),
+        ("ICMP errors ignored as out of window", icmp_ignored),
+        ("MSS lowered by path MTU reports", pmtu_shrinks),
     ]
 }
 
@@ -763,7 +786,17 @@ mod tests {
             keepalive_drops: n(),
             out_of_window: n(),
             ooo_segments: n(),
+            dup_segments: n(),
             table_full: n(),
+            sack_recoveries: n(),
+            sack_retransmits: n(),
+            rexmit_timeouts: n(),
+            syncookies_sent: n(),
+            syncookies_recv: n(),
+            syncookies_failed: n(),
+            icmp_errors: n(),
+            icmp_ignored: n(),
+            pmtu_shrinks: n(),
         };
         s.udp.stats = UdpStats {
             received: n(),

@@ -325,6 +325,13 @@ impl Stack {
         {
             self.udp_icmp_error(ctx, quoted, e);
         }
+        if q.proto == ipproto::TCP
+            && let (Some(&ty), Some(&code)) = (msg.first(), msg.get(1))
+            && let (Some(&m0), Some(&m1)) = (msg.get(6), msg.get(7))
+            && let Some(k) = crate::tcp::kind_of_icmp4(ty, code, u16::from_be_bytes([m0, m1]))
+        {
+            self.tcp_icmp_error(ctx, quoted, k);
+        }
     }
 }
 

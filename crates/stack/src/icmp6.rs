@@ -214,10 +214,19 @@ impl Stack {
                 let ident = u16::from_be_bytes([msg[4], msg[5]]);
                 self.deliver_echo_reply(ctx, IpAddr::V6(src), ident, msg, hop);
             }
-            icmp6::PACKET_TOO_BIG => self.icmp6_too_big(ctx, msg),
+            icmp6::PACKET_TOO_BIG => {
+                self.icmp6_too_big(ctx, msg);
+                let mtu = u32::from_be_bytes([msg[4], msg[5], msg[6], msg[7]]);
+                if let Some(k) = crate::tcp::kind_of_icmp6(msg[0], msg[1], mtu) {
+                    self.tcp_icmp_error(ctx, &msg[8..], k);
+                }
+            }
             icmp6::DEST_UNREACH => {
                 if let Some(e) = crate::udp::error_of_icmp6(msg[1]) {
                     self.udp_icmp_error(ctx, &msg[8..], e);
+                }
+                if let Some(k) = crate::tcp::kind_of_icmp6(msg[0], msg[1], 0) {
+                    self.tcp_icmp_error(ctx, &msg[8..], k);
                 }
             }
             icmp6::NEIGHBOR_SOLICIT

@@ -168,7 +168,9 @@ impl Stack {
         let now = ctx.now();
         let our_mss = self.tcp_route_mss(remote.ip());
         let iss = self.tcp.key.isn(local, remote, now);
+        let sack_offer = self.tcp.sack_enabled;
         let t = self.tcb_mut(id)?;
+        t.sack_ok = sack_offer;
         t.local = Some(local);
         t.remote = Some(remote);
         t.our_mss = if t.opts.max_seg > 0 {
@@ -241,7 +243,7 @@ impl Stack {
         let c = self.tcb_mut(child)?;
         c.parent = None;
         let peer = c.remote.ok_or(Error::ConnAborted)?;
-        Ok((child, peer))
+        Ok((child, c.app_addr(peer)))
     }
 
     pub(crate) fn tcp_send(
@@ -468,7 +470,7 @@ impl Stack {
             SockOpt::Ttl(v) => t.opts.ttl = Some(v),
             SockOpt::Congestion(name) => {
                 let c = super::cc::by_name(&name, t.mss)
-                    .ok_or_else(|| Error::NotSupported(format!("congestion control {name}")))?;
+                    .ok_or_else(|| Error::Invalid(format!("congestion control {name}")))?;
                 t.cc = c;
             }
             other => return Err(Error::NotSupported(format!("{other:?} on a TCP socket"))),
@@ -544,13 +546,14 @@ impl Stack {
     }
 
     pub(crate) fn tcp_local(&self, id: SocketId) -> Option<SocketAddr> {
-        self.tcp.conns.get(&id)?.local
+        let t = self.tcp.conns.get(&id)?;
+        t.local.map(|a| t.app_addr(a))
     }
 
     pub(crate) fn tcp_peer(&self, id: SocketId) -> Option<SocketAddr> {
         let t = self.tcp.conns.get(&id)?;
         if t.state.synchronized() || t.state == State::SynReceived {
-            t.remote
+            t.remote.map(|a| t.app_addr(a))
         } else {
             None
         }

@@ -1,9 +1,17 @@
-//! Congestion control (RFC 5681) behind a trait, so another algorithm
-//! (CUBIC, RFC 9438) can be chosen per connection later. Loss recovery
-//! itself (fast retransmit, NewReno's partial acknowledgments, RFC 6582)
-//! lives in the input path; the algorithm only decides the window.
+//! Congestion control (RFC 5681) behind a trait, so the algorithm can be
+//! chosen per connection (TCP_CONGESTION): NewReno here, CUBIC (RFC 9438,
+//! the default as on Linux) in `super::cubic`. Loss recovery itself (fast
+//! retransmit, NewReno's partial acknowledgments, RFC 6582, or the SACK
+//! scoreboard, RFC 6675) lives in the input path; the algorithm only
+//! decides the window.
 
 use std::fmt::Debug;
+use std::time::Duration;
+
+use crate::time::Instant;
+
+/// The algorithm new connections get (Linux's default too).
+pub const DEFAULT: &str = "cubic";
 
 /// Initial window in segments (RFC 6928).
 pub const INITIAL_WINDOW_SEGMENTS: u32 = 10;
@@ -14,8 +22,9 @@ pub trait CongestionControl: Debug + Send {
     fn name(&self) -> &'static str;
     fn cwnd(&self) -> u32;
     fn ssthresh(&self) -> u32;
-    /// New data acknowledged outside loss recovery.
-    fn on_ack(&mut self, acked: u32, mss: u32);
+    /// New data acknowledged outside loss recovery, at `now`, with the
+    /// smoothed round-trip time if there is one yet.
+    fn on_ack(&mut self, acked: u32, mss: u32, now: Instant, srtt: Option<Duration>);
     /// Three duplicate ACKs: fast retransmit starts (RFC 5681 section 3.2
     /// step 2 and 3). `flight` is the data outstanding.
     fn on_fast_retransmit(&mut self, flight: u32, mss: u32);
@@ -49,7 +58,7 @@ impl NewReno {
     }
 }
 
-fn half_flight(flight: u32, mss: u32) -> u32 {
+pub(crate) fn half_flight(flight: u32, mss: u32) -> u32 {
     (flight / 2).max(2 * mss)
 }
 
@@ -63,7 +72,7 @@ impl CongestionControl for NewReno {
     fn ssthresh(&self) -> u32 {
         self.ssthresh
     }
-    fn on_ack(&mut self, acked: u32, mss: u32) {
+    fn on_ack(&mut self, acked: u32, mss: u32, _now: Instant, _srtt: Option<Duration>) {
         if self.cwnd < self.ssthresh {
             // Slow start: at most one SMSS per ACK (RFC 5681 eq. 2).
             self.cwnd = self.cwnd.saturating_add(acked.min(mss));
@@ -101,6 +110,7 @@ impl CongestionControl for NewReno {
 pub fn by_name(name: &str, mss: u32) -> Option<Box<dyn CongestionControl>> {
     match name {
         "newreno" | "reno" => Some(Box::new(NewReno::new(mss))),
+        "cubic" => Some(Box::new(super::cubic::Cubic::new(mss))),
         _ => None,
     }
 }
@@ -108,6 +118,8 @@ pub fn by_name(name: &str, mss: u32) -> Option<Box<dyn CongestionControl>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const T: Instant = Instant::ZERO;
 
     #[test]
     fn the_stack_stays_sendable() {
@@ -120,18 +132,19 @@ mod tests {
     fn slow_start_then_avoidance_then_loss() {
         let mut c = NewReno::new(1000);
         assert_eq!(c.cwnd(), 10_000);
-        c.on_ack(1000, 1000);
+        c.on_ack(1000, 1000, T, None);
         assert_eq!(c.cwnd(), 11_000);
         c.on_fast_retransmit(20_000, 1000);
         assert_eq!((c.ssthresh(), c.cwnd()), (10_000, 13_000));
         c.on_recovery_end(8000, 1000);
         assert_eq!(c.cwnd(), 9000);
-        c.on_ack(9000, 1000);
-        c.on_ack(1000, 1000);
-        c.on_ack(9000, 1000);
+        c.on_ack(9000, 1000, T, None);
+        c.on_ack(1000, 1000, T, None);
+        c.on_ack(9000, 1000, T, None);
         assert_eq!(c.cwnd(), 11_000);
         c.on_timeout(4000, 1000);
         assert_eq!((c.ssthresh(), c.cwnd()), (2000, 1000));
-        assert!(by_name("cubic", 1000).is_none());
+        assert!(by_name("vegas", 1000).is_none());
+        assert_eq!(by_name("cubic", 1000).map(|c| c.name()), Some("cubic"));
     }
 }

@@ -52,7 +52,8 @@ pub(crate) fn negotiate(t: &mut Tcb, o: &TcpOptions, now: crate::time::Instant) 
         t.snd_wscale = 0;
         t.rcv_wscale = 0;
     }
-    t.sack_ok = o.sack_permitted && (t.state == State::SynSent || t.sack_ok);
+    // Both sides set sack_ok to what they offer before the SYN goes out.
+    t.sack_ok = o.sack_permitted && t.sack_ok;
     t.ts_ok = o.timestamp.is_some() && (t.state == State::SynSent || t.ts_ok);
     if let Some((val, _)) = o.timestamp {
         t.ts_recent = val;
@@ -149,40 +150,69 @@ impl Stack {
             return;
         }
         if seg.has(wire::ACK) {
+            if !seg.has(wire::SYN) && self.tcp_cookie_ack(ctx, lid, local, remote, seg) {
+                return;
+            }
             self.tcp_reset_reply(ctx, local, remote, seg);
             return;
         }
         if !seg.has(wire::SYN) {
             return;
         }
-        let room = self
+        let (syn_full, accept_full) = self
             .tcp
             .conns
             .get(&lid)
             .and_then(|l| l.listen.as_ref())
-            .is_some_and(|l| l.has_room());
-        if !room {
+            .map_or((true, true), |l| {
+                let b = l.backlog as usize;
+                (l.syn_queue >= b, l.accept_queue.len() >= b)
+            });
+        if accept_full || (syn_full && !self.tcp.syncookies) {
             self.tcp.stats.listen_overflows += 1;
             return;
         }
+        if syn_full {
+            self.tcp_cookie_syn_ack(ctx, lid, local, remote, seg);
+            return;
+        }
         let now = ctx.now();
-        let Some(id) = self.tcp_new_socket(remote.is_ipv6()) else {
-            self.tcp.stats.table_full += 1;
-            return;
-        };
-        let our_mss = self.tcp_route_mss(remote.ip());
         let isn = self.tcp.key.isn(local, remote, now);
-        let Some(parent) = self.tcp.conns.get_mut(&lid) else {
+        let Some(id) = self.tcp_spawn(lid, local, remote, seg, isn, now) else {
             return;
         };
-        let opts = parent.opts.clone();
-        let (rcap, scap, cc) = (parent.rcvbuf.cap, parent.sndbuf.cap, parent.cc.name());
-        if let Some(l) = parent.listen.as_mut() {
+        if let Some(l) = self.tcp.conns.get_mut(&lid).and_then(|p| p.listen.as_mut()) {
             l.syn_queue += 1;
         }
-        let Some(t) = self.tcp.conns.get_mut(&id) else {
-            return;
+        self.tcp.stats.passive_opens += 1;
+        self.tcp_send_syn(ctx, id);
+        self.tcp_rearm(id);
+    }
+
+    /// A connection of listener `lid` for the SYN options in `seg` (or
+    /// those a SYN cookie brought back), in SYN-RECEIVED with ISN `isn`,
+    /// in the demultiplexing table.
+    pub(crate) fn tcp_spawn(
+        &mut self,
+        lid: SocketId,
+        local: SocketAddr,
+        remote: SocketAddr,
+        seg: &Seg<'_>,
+        isn: u32,
+        now: crate::time::Instant,
+    ) -> Option<SocketId> {
+        let parent = self.tcp.conns.get(&lid)?;
+        let opts = parent.opts.clone();
+        let (rcap, scap, cc) = (parent.rcvbuf.cap, parent.sndbuf.cap, parent.cc.name());
+        let mapped = parent.v6 && remote.is_ipv4();
+        let Some(id) = self.tcp_new_socket(remote.is_ipv6()) else {
+            self.tcp.stats.table_full += 1;
+            return None;
         };
+        let our_mss = self.tcp_route_mss(remote.ip());
+        let sack_offer = self.tcp.sack_enabled;
+        let t = self.tcp.conns.get_mut(&id)?;
+        t.v4_mapped = mapped;
         t.opts = opts;
         t.rcvbuf = super::buffers::RecvBuf::new(rcap);
         t.sndbuf = super::buffers::SendBuf::new(scap);
@@ -208,7 +238,7 @@ impl Stack {
         t.rcv_wscale = Tcb::wscale_for(t.rcvbuf.cap);
         // Our side offers each option; negotiate keeps those the SYN had.
         t.wscale_ok = true;
-        t.sack_ok = true;
+        t.sack_ok = sack_offer;
         t.ts_ok = true;
         negotiate(t, &seg.opts, now);
         t.snd_wnd = u32::from(seg.wnd);
@@ -219,9 +249,7 @@ impl Stack {
         t.arm_rexmit(now);
         self.tcp_claim_port(local.port());
         self.tcp.by_tuple.insert((local, remote), id);
-        self.tcp.stats.passive_opens += 1;
-        self.tcp_send_syn(ctx, id);
-        self.tcp_rearm(id);
+        Some(id)
     }
 
     /// SYN-SENT (RFC 9293 section 3.10.7.3).
@@ -282,7 +310,7 @@ impl Stack {
 
     /// The synchronized states and SYN-RECEIVED (RFC 9293 section
     /// 3.10.7.4).
-    fn tcp_input_conn(&mut self, ctx: &mut impl Ctx, id: SocketId, seg: &Seg<'_>) {
+    pub(crate) fn tcp_input_conn(&mut self, ctx: &mut impl Ctx, id: SocketId, seg: &Seg<'_>) {
         let now = ctx.now();
         let Some(t) = self.tcp.conns.get_mut(&id) else {
             return;
@@ -325,6 +353,9 @@ impl Stack {
         };
         if !ok {
             self.tcp.stats.out_of_window += 1;
+            if !seg.data.is_empty() && seq::le(seg.seq.wrapping_add(len), nxt) {
+                self.tcp.stats.dup_segments += 1;
+            }
             if !seg.has(wire::RST) {
                 if let Some(t) = self.tcp.conns.get_mut(&id)
                     && t.state == State::TimeWait
@@ -401,14 +432,30 @@ impl Stack {
             return;
         }
         let wnd = u32::from(seg.wnd) << t.snd_wscale;
+        // SACK blocks feed the scoreboard (RFC 6675 section 5: every ACK
+        // with SACK information updates it).
+        let mut new_sack = false;
+        if t.sack_ok && seg.opts.sack_len > 0 {
+            let (una, max) = (seg.ack, t.snd_max);
+            let una = if seq::gt(una, t.snd_una) {
+                una
+            } else {
+                t.snd_una
+            };
+            let before = t.scoreboard.sacked_in(una, max);
+            for b in seg.opts.sack.iter().take(seg.opts.sack_len) {
+                t.scoreboard.add(una, max, *b);
+            }
+            new_sack = t.scoreboard.sacked_in(una, max) > before;
+        }
         if seq::gt(seg.ack, t.snd_una) {
             self.tcp_new_ack(ctx, id, seg, now);
         } else if seg.ack == t.snd_una
-            && seg.data.is_empty()
-            && !seg.has(wire::FIN)
-            && wnd == t.snd_wnd
             && t.flight() > 0
+            && ((seg.data.is_empty() && !seg.has(wire::FIN) && wnd == t.snd_wnd) || new_sack)
         {
+            // With SACK, an ACK reporting new SACKed data is a duplicate
+            // ACK whatever its window (RFC 6675 section 2, "DupAck").
             self.tcp_dup_ack(ctx, id);
         }
         let Some(t) = self.tcp.conns.get_mut(&id) else {
@@ -517,6 +564,7 @@ impl Stack {
             return;
         };
         let acked = seg.ack.wrapping_sub(t.snd_una);
+        t.bytes_acked += u64::from(acked);
         // Round-trip sample: the timestamp echo, or the timed segment.
         if t.ts_ok
             && let Some((_, ecr)) = seg.opts.timestamp
@@ -541,11 +589,15 @@ impl Stack {
             t.snd_buf_seq = t.snd_buf_seq.wrapping_add(n as u32);
         }
         t.snd_una = seg.ack;
+        t.scoreboard.advance(seg.ack);
         if seq::lt(t.snd_nxt, t.snd_una) {
             t.snd_nxt = t.snd_una;
         }
         t.retries = 0;
         t.dupacks = 0;
+        // Progress: an earlier ICMP soft error no longer describes the
+        // path.
+        t.soft_error = None;
         let mss = t.mss;
         let flight = t.flight();
         let mut retransmit = false;
@@ -554,19 +606,27 @@ impl Stack {
                 t.recover = None;
                 t.cc.on_recovery_end(flight, mss);
             }
+            // RFC 6675 section 5 step (C): a partial ACK with SACK just
+            // lets more of the scoreboard go out.
+            Some(_) if t.sack_ok => retransmit = true,
             Some(_) => {
                 t.cc.on_partial_ack(acked, mss);
                 retransmit = true;
             }
-            None => t.cc.on_ack(acked, mss),
+            None => t.cc.on_ack(acked, mss, now, t.rtt.srtt()),
         }
         // RFC 6298 section 5.2 / 5.3.
         t.timers.rexmit = None;
         if t.flight() > 0 {
             t.arm_rexmit(now);
         }
+        let sack = t.sack_ok;
         if retransmit {
-            self.tcp_retransmit_first(ctx, id);
+            if sack {
+                self.tcp_sack_send(ctx, id);
+            } else {
+                self.tcp_retransmit_first(ctx, id);
+            }
         }
     }
 
@@ -577,6 +637,33 @@ impl Stack {
         };
         t.dupacks += 1;
         let mss = t.mss;
+        if t.sack_ok {
+            // RFC 6675 section 5: recovery starts at DupThresh duplicate
+            // ACKs or as soon as the first unacknowledged byte counts as
+            // lost; within it, each ACK clocks out NextSeg.
+            if t.recover.is_some() {
+                self.tcp_sack_send(ctx, id);
+                return;
+            }
+            let lost = t.scoreboard.is_lost(t.snd_una, t.snd_una, mss);
+            if t.dupacks >= super::sack::DUP_THRESH || lost {
+                let flight = t.flight();
+                t.recover = Some(t.snd_max);
+                t.high_rxt = t.snd_una;
+                t.rescue_rxt = None;
+                t.cc.on_fast_retransmit(flight, mss);
+                self.tcp.stats.fast_retransmits += 1;
+                self.tcp.stats.sack_recoveries += 1;
+                // Step (4.3): the first unacknowledged segment at once.
+                self.tcp_retransmit_first(ctx, id);
+                if let Some(t) = self.tcp.conns.get_mut(&id) {
+                    let end = t.snd_una.wrapping_add(t.mss);
+                    t.high_rxt = seq::min(end, t.snd_max);
+                }
+                self.tcp_sack_send(ctx, id);
+            }
+            return;
+        }
         if t.recover.is_some() {
             t.cc.on_dup_ack_in_recovery(mss);
         } else if t.dupacks == 3 {
@@ -603,6 +690,9 @@ impl Stack {
             (delta as u64, seg.data)
         };
         if data.is_empty() {
+            // Everything in it had arrived already: a needless
+            // retransmission, or a duplicate from the network.
+            self.tcp.stats.dup_segments += 1;
             t.ack_now = true;
             return;
         }
@@ -610,6 +700,7 @@ impl Stack {
         if t.shut_rd && delta == 0 && !had_gaps {
             // Read side shut: acknowledge and discard.
             t.rcv_nxt = t.rcv_nxt.wrapping_add(data.len() as u32);
+            t.bytes_received += data.len() as u64;
             t.ack_now = true;
             return;
         }
@@ -620,6 +711,7 @@ impl Stack {
             return;
         }
         t.rcv_nxt = t.rcv_nxt.wrapping_add(n as u32);
+        t.bytes_received += n as u64;
         if had_gaps || n < data.len() {
             t.ack_now = true;
         }

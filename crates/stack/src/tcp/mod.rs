@@ -12,29 +12,37 @@
 //! - [`tcb`]: the connection block and its states;
 //! - [`buffers`]: send buffer, receive buffer with reassembly;
 //! - [`listen`]: listeners, SYN and accept queues;
+//! - `cookie`: SYN cookies (RFC 4987 section 3.6) when a SYN queue is full;
 //! - `input`: segment arrival (RFC 9293 section 3.10.7, RFC 5961);
 //! - `output`: the send loop and segment building;
 //! - `timers`: retransmission, persist, delayed ACK, keepalive, TIME-WAIT;
 //! - [`rtt`]: the RFC 6298 estimator;
-//! - [`cc`]: congestion control (NewReno; the trait leaves room for CUBIC);
+//! - [`sack`]: the sender's SACK scoreboard (RFC 6675);
+//! - [`cc`]: congestion control (NewReno) and its trait;
+//! - `cubic`: CUBIC (RFC 9438), the default;
+//! - `icmp`: ICMP errors and path MTU changes reaching connections;
+//! - `info`: TCP_INFO ([`TcpInfo`], `Stack::tcp_info_of`);
 //! - `api`: the socket calls;
 //! - [`stats`]: the counters (`netstat -s`).
 //!
-//! Not yet here (the hooks are): SACK-based loss recovery (RFC 6675; SACK
-//! blocks are parsed and generated, a sender scoreboard would use
-//! `TcpOptions::sack_blocks` in `input`), CUBIC (a second
-//! `CongestionControl`), ICMP errors and path MTU changes reaching
-//! connections, SYN cookies.
+//! Not here: detection of lost retransmissions (RACK, RFC 8985) and tail
+//! loss probes, so a lost retransmission waits for the retransmission
+//! timer; path MTU probing (RFC 4821); ECN.
 
 mod api;
 pub mod buffers;
 pub mod cc;
 mod challenge;
+mod cookie;
+mod cubic;
+mod icmp;
+mod info;
 mod input;
 pub mod isn;
 pub mod listen;
 mod output;
 pub mod rtt;
+pub mod sack;
 pub mod seq;
 pub mod stats;
 pub mod tcb;
@@ -48,6 +56,8 @@ use crate::socket::{SocketId, SocketKind};
 use crate::stack::Stack;
 use crate::time::Instant;
 
+pub(crate) use icmp::{kind_of_icmp4, kind_of_icmp6};
+pub use info::{TcpInfo, TcpInfoOptions};
 pub use stats::TcpStats;
 pub use tcb::State;
 
@@ -76,6 +86,13 @@ pub struct TcpState {
     pub(crate) key: isn::IsnKey,
     pub(crate) challenge: challenge::ChallengeLimiter,
     pub stats: TcpStats,
+    /// Offer SACK on new connections (RFC 2018; Linux net.ipv4.tcp_sack).
+    pub sack_enabled: bool,
+    /// Answer with SYN cookies when a SYN queue is full (Linux
+    /// net.ipv4.tcp_syncookies).
+    pub syncookies: bool,
+    /// When the last SYN cookie went out.
+    pub(crate) last_cookie: Option<Instant>,
 }
 
 impl TcpState {
@@ -90,6 +107,9 @@ impl TcpState {
             key: isn::IsnKey(ctx.random_u64(), ctx.random_u64()),
             challenge: challenge::ChallengeLimiter::default(),
             stats: TcpStats::default(),
+            sack_enabled: true,
+            syncookies: true,
+            last_cookie: None,
         }
     }
 
@@ -146,12 +166,19 @@ impl Stack {
     }
 
     /// The listener for a segment to `local`: one bound to that address,
-    /// else one bound to the wildcard of its family.
+    /// else one bound to the wildcard of its family, else (for IPv4) an
+    /// IPv6 wildcard listener without IPV6_V6ONLY, which takes IPv4
+    /// connections as IPv4-mapped addresses (RFC 4291 section 2.5.5.2,
+    /// RFC 3493 section 5.3), as Linux does.
     pub(crate) fn tcp_find_listener(&self, local: SocketAddr) -> Option<SocketId> {
         let ids = self.tcp.listeners.get(&local.port())?;
         let mut wildcard = None;
+        let mut dual = None;
         for id in ids {
-            let Some(a) = self.tcp.conns.get(id).and_then(|t| t.local) else {
+            let Some(t) = self.tcp.conns.get(id) else {
+                continue;
+            };
+            let Some(a) = t.local else {
                 continue;
             };
             if a.ip() == local.ip() {
@@ -160,8 +187,11 @@ impl Stack {
             if a.ip().is_unspecified() && a.is_ipv6() == local.is_ipv6() {
                 wildcard = Some(*id);
             }
+            if a.ip().is_unspecified() && a.is_ipv6() && local.is_ipv4() && !t.opts.v6only {
+                dual = Some(*id);
+            }
         }
-        wildcard
+        wildcard.or(dual)
     }
 
     /// The MSS to announce towards `dst`: the outgoing interface's MTU (or

@@ -111,7 +111,7 @@ impl Stack {
             if offer {
                 o.wscale = Some(t.rcv_wscale);
             }
-            o.sack_permitted = t.state == State::SynSent || t.sack_ok;
+            o.sack_permitted = t.sack_ok;
             if t.state == State::SynSent || t.ts_ok {
                 o.timestamp = Some((ts_now(now), t.ts_recent));
             }
@@ -235,8 +235,71 @@ impl Stack {
             t.rtt_timed = None; // Karn
         }
         self.tcp.stats.retrans_segs += 1;
+        t.total_retrans += 1;
         let flags = if fin { wire::FIN } else { 0 } | wire::PSH;
         self.tcp_send_seg(ctx, id, s, flags, len);
+    }
+
+    /// SACK-based loss recovery's transmission (RFC 6675 section 5 step
+    /// (C)): while cwnd (= ssthresh) - pipe leaves room for a segment,
+    /// retransmit NextSeg (rules 1 and 3); new data (rule 2) is left to
+    /// `tcp_output`, which uses the same pipe. Bounded per call.
+    pub(crate) fn tcp_sack_send(&mut self, ctx: &mut impl Ctx, id: SocketId) {
+        for _ in 0..64 {
+            let Some(t) = self.tcp.conns.get_mut(&id) else {
+                return;
+            };
+            if !t.sack_recovery() {
+                return;
+            }
+            let mss = t.mss;
+            if t.cc.ssthresh().saturating_sub(t.pipe()) < mss {
+                return;
+            }
+            let no_new_data = t.unsent() == 0;
+            let next = t
+                .scoreboard
+                .next_seg(t.snd_una, t.high_rxt, mss, false)
+                .or_else(|| {
+                    if no_new_data {
+                        t.scoreboard.next_seg(t.snd_una, t.high_rxt, mss, true)
+                    } else {
+                        None
+                    }
+                });
+            // Rule 4, once per episode: with nothing else to send, the
+            // tail of the flight, in case that is what was lost.
+            let rescue = match (next, t.recover) {
+                (None, Some(rp)) if no_new_data && t.rescue_rxt.is_none() => t
+                    .scoreboard
+                    .rescue_seg(t.snd_una, t.snd_max, mss)
+                    .map(|x| (x, rp)),
+                _ => None,
+            };
+            let (s, len) = match (next, rescue) {
+                (Some(n), _) => {
+                    t.high_rxt = n.0.wrapping_add(n.1);
+                    n
+                }
+                (None, Some((n, rp))) => {
+                    t.rescue_rxt = Some(rp);
+                    n
+                }
+                (None, None) => return,
+            };
+            if let Some((ts, _)) = t.rtt_timed
+                && seq::ge(ts, s)
+            {
+                t.rtt_timed = None; // Karn
+            }
+            let fin = t.fin_sent && s.wrapping_add(len) == t.fin_seq.wrapping_add(1);
+            let data = if fin { len - 1 } else { len };
+            self.tcp.stats.retrans_segs += 1;
+            t.total_retrans += 1;
+            self.tcp.stats.sack_retransmits += 1;
+            let flags = if fin { wire::FIN } else { 0 } | wire::PSH;
+            self.tcp_send_seg(ctx, id, s, flags, data as usize);
+        }
     }
 
     /// Sends whatever the windows, Nagle and SWS avoidance allow, then a
@@ -259,15 +322,39 @@ impl Stack {
             ) {
                 break;
             }
+            // Going back after a timeout: skip what the peer holds.
+            if t.sack_ok
+                && seq::lt(t.snd_nxt, t.snd_max)
+                && let Some(end) = t.scoreboard.sacked_until(t.snd_nxt)
+            {
+                t.snd_nxt = seq::min(end, t.snd_max);
+                continue;
+            }
             let unsent = t.unsent();
-            let wnd = t.snd_wnd.min(t.cc.cwnd());
-            let usable = wnd.saturating_sub(t.flight()) as usize;
+            let usable = if t.sack_recovery() {
+                // RFC 6675 section 5 step (C): cwnd = ssthresh during
+                // recovery, and what may go out is cwnd - pipe; the
+                // receiver's window still bounds new data.
+                let cw = t.cc.ssthresh().saturating_sub(t.pipe());
+                let rw = t.snd_wnd.saturating_sub(t.flight());
+                cw.min(rw) as usize
+            } else {
+                let wnd = t.snd_wnd.min(t.cc.cwnd());
+                wnd.saturating_sub(t.flight()) as usize
+            };
             let mss = t.mss as usize;
             let len = unsent.min(mss).min(usable);
             let len = if force && len == 0 && unsent > 0 && t.snd_wnd > t.flight() {
                 unsent.min(mss).min((t.snd_wnd - t.flight()) as usize)
             } else {
                 len
+            };
+            // A resend stops where SACKed data begins.
+            let len = match t.scoreboard.next_sacked_after(t.snd_nxt) {
+                Some(l) if t.sack_ok && seq::lt(t.snd_nxt, t.snd_max) => {
+                    len.min(l.wrapping_sub(t.snd_nxt) as usize)
+                }
+                _ => len,
             };
             let fin_now = t.fin_queued && !t.fin_sent && len == unsent;
             let send = if len > 0 {
@@ -287,6 +374,7 @@ impl Stack {
             let s = t.snd_nxt;
             if seq::lt(s, t.snd_max) {
                 self.tcp.stats.retrans_segs += 1;
+                t.total_retrans += 1;
                 if let Some((ts, _)) = t.rtt_timed
                     && seq::ge(ts, s)
                 {

@@ -64,6 +64,10 @@ impl RttEstimator {
     pub fn srtt(&self) -> Option<Duration> {
         self.srtt
     }
+
+    pub fn rttvar(&self) -> Duration {
+        self.rttvar
+    }
 }
 
 #[cfg(test)]

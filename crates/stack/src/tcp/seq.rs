@@ -31,6 +31,10 @@ pub fn max(a: u32, b: u32) -> u32 {
     if gt(a, b) { a } else { b }
 }
 
+pub fn min(a: u32, b: u32) -> u32 {
+    if lt(a, b) { a } else { b }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,6 +35,26 @@ pub struct TcpStats {
     /// Segments outside the receive window, or failing PAWS.
     pub out_of_window: u64,
     pub ooo_segments: u64,
+    /// Data segments that brought nothing new (all below RCV.NXT): a
+    /// needless retransmission or a duplicate from the network.
+    pub dup_segments: u64,
     /// Connections refused because the connection table was full.
     pub table_full: u64,
+    /// Loss recoveries driven by the SACK scoreboard (RFC 6675), and the
+    /// segments they retransmitted.
+    pub sack_recoveries: u64,
+    pub sack_retransmits: u64,
+    /// Retransmission timer expiries on established connections.
+    pub rexmit_timeouts: u64,
+    /// SYN cookies sent, accepted on a final ACK, and refused as forged
+    /// or stale (RFC 4987 section 3.6).
+    pub syncookies_sent: u64,
+    pub syncookies_recv: u64,
+    pub syncookies_failed: u64,
+    /// ICMP errors applied to a connection, and those ignored because
+    /// they quoted no data in flight (RFC 5927).
+    pub icmp_errors: u64,
+    pub icmp_ignored: u64,
+    /// Connections whose MSS a path MTU report lowered.
+    pub pmtu_shrinks: u64,
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::buffers::{DEFAULT_RECV_BUF, DEFAULT_SEND_BUF, RecvBuf, SendBuf};
-use super::cc::{CongestionControl, NewReno};
+use super::cc::{self, CongestionControl, NewReno};
 use super::rtt::RttEstimator;
 use super::seq;
 use crate::error::Error;
@@ -137,6 +137,9 @@ impl Timers {
 pub struct Tcb {
     pub state: State,
     pub v6: bool,
+    /// An IPv4 connection accepted by an IPv6 listener: the application
+    /// sees its addresses as IPv4-mapped IPv6 ones.
+    pub v4_mapped: bool,
     pub local: Option<SocketAddr>,
     pub remote: Option<SocketAddr>,
     pub opts: TcpOpts,
@@ -195,8 +198,17 @@ pub struct Tcb {
     pub rtt_timed: Option<(u32, Instant)>,
     pub cc: Box<dyn CongestionControl>,
     pub dupacks: u32,
-    /// NewReno recovery point (RFC 6582), when in fast recovery.
+    /// Recovery point (RFC 6582, RFC 6675 RecoveryPoint), when in fast
+    /// recovery.
     pub recover: Option<u32>,
+    /// What the peer reported holding beyond SND.UNA (RFC 6675).
+    pub scoreboard: super::sack::Scoreboard,
+    /// HighRxt (RFC 6675 section 2): the highest byte retransmitted in
+    /// this recovery.
+    pub high_rxt: u32,
+    /// RescueRxt (RFC 6675 section 2): the recovery point when the rescue
+    /// retransmission of this episode went out.
+    pub rescue_rxt: Option<u32>,
     /// Retransmissions since the last forward progress.
     pub retries: u32,
     pub persist_backoff: u32,
@@ -211,6 +223,14 @@ pub struct Tcb {
     pub last_rx: Instant,
 
     pub error: Option<Error>,
+    /// TCP_INFO counters: segments retransmitted, bytes the peer
+    /// acknowledged, bytes received in order.
+    pub total_retrans: u64,
+    pub bytes_acked: u64,
+    pub bytes_received: u64,
+    /// The last ICMP soft error (RFC 1122 section 4.2.3.9), reported if
+    /// the connection times out.
+    pub soft_error: Option<Error>,
     /// The listener this embryonic or not yet accepted connection came
     /// from.
     pub parent: Option<SocketId>,
@@ -229,6 +249,7 @@ impl Tcb {
         Tcb {
             state: State::Closed,
             v6,
+            v4_mapped: false,
             local: None,
             remote: None,
             opts: TcpOpts::default(),
@@ -263,9 +284,13 @@ impl Tcb {
             wscale_ok: false,
             rtt: RttEstimator::default(),
             rtt_timed: None,
-            cc: Box::new(NewReno::new(u32::from(DEFAULT_MSS_V4))),
+            cc: cc::by_name(cc::DEFAULT, u32::from(DEFAULT_MSS_V4))
+                .unwrap_or_else(|| Box::new(NewReno::new(u32::from(DEFAULT_MSS_V4)))),
             dupacks: 0,
             recover: None,
+            scoreboard: super::sack::Scoreboard::default(),
+            high_rxt: 0,
+            rescue_rxt: None,
             retries: 0,
             persist_backoff: 0,
             keep_probes: 0,
@@ -274,6 +299,10 @@ impl Tcb {
             timers: Timers::default(),
             last_rx: Instant::ZERO,
             error: None,
+            total_retrans: 0,
+            bytes_acked: 0,
+            bytes_received: 0,
+            soft_error: None,
             parent: None,
             orphan: false,
             armed: None,
@@ -284,6 +313,18 @@ impl Tcb {
     /// Bytes sent and not yet acknowledged (SYN and FIN count one).
     pub fn flight(&self) -> u32 {
         self.snd_nxt.wrapping_sub(self.snd_una)
+    }
+
+    /// Is the connection in SACK-based loss recovery (RFC 6675 section 5)?
+    /// Without SACK, recovery is NewReno's (RFC 6582).
+    pub fn sack_recovery(&self) -> bool {
+        self.sack_ok && self.recover.is_some()
+    }
+
+    /// The pipe of RFC 6675 section 4.
+    pub fn pipe(&self) -> u32 {
+        self.scoreboard
+            .pipe(self.snd_una, self.snd_max, self.high_rxt, self.mss)
     }
 
     /// Bytes queued and never sent yet.
@@ -375,6 +416,16 @@ impl Tcb {
         self.timers.keepalive = (self.opts.keepalive && self.state == State::Established)
             .then(|| now + Duration::from_secs(u64::from(self.opts.keep_idle)));
         self.keep_probes = 0;
+    }
+
+    /// `a` as the application sees it.
+    pub fn app_addr(&self, a: SocketAddr) -> SocketAddr {
+        match a {
+            SocketAddr::V4(x) if self.v4_mapped => {
+                SocketAddr::new(std::net::IpAddr::V6(x.ip().to_ipv6_mapped()), x.port())
+            }
+            _ => a,
+        }
     }
 
     pub fn set_error(&mut self, e: Error) {

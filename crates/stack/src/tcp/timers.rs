@@ -155,13 +155,15 @@ impl Stack {
                     SYNACK_RETRIES
                 };
                 if t.retries > limit {
-                    t.set_error(Error::TimedOut);
+                    let e = t.soft_error.take().unwrap_or(Error::TimedOut);
+                    t.set_error(e);
                     self.tcp.stats.attempt_fails += 1;
                     self.tcp.stats.timeouts += 1;
                     self.tcp_closed(ctx, id);
                     return;
                 }
                 self.tcp.stats.retrans_segs += 1;
+                t.total_retrans += 1;
                 t.arm_rexmit(now);
                 self.tcp_send_syn(ctx, id);
             }
@@ -170,16 +172,25 @@ impl Stack {
                     return;
                 }
                 if t.retries > MAX_RETRIES {
-                    t.set_error(Error::TimedOut);
+                    let e = t.soft_error.take().unwrap_or(Error::TimedOut);
+                    t.set_error(e);
                     self.tcp.stats.timeouts += 1;
                     self.tcp_send_rst(ctx, id);
                     self.tcp_closed(ctx, id);
                     return;
                 }
                 let (flight, mss) = (t.flight(), t.mss);
+                self.tcp.stats.rexmit_timeouts += 1;
                 t.cc.on_timeout(flight, mss);
                 t.recover = None;
                 t.dupacks = 0;
+                // The scoreboard is kept (RFC 6675 section 5.1): going
+                // back to SND.UNA, the send loop skips what the peer
+                // reported holding. A peer that reneged (RFC 2018 section
+                // 8) is covered by the next timeout, which clears it.
+                if t.retries > 1 {
+                    t.scoreboard.clear();
+                }
                 // Go back to the first unacknowledged byte.
                 t.snd_nxt = t.snd_una;
                 if t.fin_sent && seq_le(t.snd_una, t.fin_seq) {
