@@ -162,10 +162,18 @@ static void tcp_echo_with_fork(void) {
     CHECK(close(l) == 0);
     printf("nonblocking connect ok\n");
 
-    /* Refused: nothing listens on the port any more. */
+    /* Refused: a port held by a socket that is bound but not listening.
+     * (Not the listener just closed: the stack learns of a close when io-pkt
+     * sees its end of the pair hang up, a moment after close() returns.) */
+    int b = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(b >= 0);
+    struct sockaddr_in ra = loopback(0);
+    CHECK(bind(b, (struct sockaddr *)&ra, sizeof ra) == 0);
+    len = sizeof ra;
+    CHECK(getsockname(b, (struct sockaddr *)&ra, &len) == 0 && ra.sin_port != 0);
     s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     CHECK(s >= 0);
-    r = connect(s, (struct sockaddr *)&a, sizeof a);
+    r = connect(s, (struct sockaddr *)&ra, sizeof ra);
     CHECK(r == -1 && errno == EINPROGRESS);
     q.fd = s;
     CHECK(poll(&q, 1, 20000) == 1);
@@ -173,8 +181,9 @@ static void tcp_echo_with_fork(void) {
     CHECK(getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == ECONNREFUSED);
     close(s);
     s = socket(AF_INET, SOCK_STREAM, 0);
-    CHECK(connect(s, (struct sockaddr *)&a, sizeof a) == -1 && errno == ECONNREFUSED);
+    CHECK(connect(s, (struct sockaddr *)&ra, sizeof ra) == -1 && errno == ECONNREFUSED);
     close(s);
+    close(b);
     printf("refused ok\n");
 }
 
