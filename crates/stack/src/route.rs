@@ -121,8 +121,8 @@ impl<A: RouteAddr> Default for RouteTable<A> {
 
 impl<A: RouteAddr> RouteTable<A> {
     /// Adds a route; the destination is masked to its prefix. An entry for
-    /// the same prefix and gateway is an error.
-    pub fn add(&mut self, mut r: Route<A>) -> Result<(), Error> {
+    /// the same prefix and gateway is an error. Returns the route as stored.
+    pub fn add(&mut self, mut r: Route<A>) -> Result<Route<A>, Error> {
         if r.plen > A::BITS {
             return Err(Error::Invalid(format!(
                 "prefix length {} (0 to {})",
@@ -140,8 +140,8 @@ impl<A: RouteAddr> RouteTable<A> {
             return Err(Error::NoBuffers);
         }
         let pos = self.routes.partition_point(|x| x.plen >= r.plen);
-        self.routes.insert(pos, r);
-        Ok(())
+        self.routes.insert(pos, r.clone());
+        Ok(r)
     }
 
     /// Removes the route to `dest/plen` (through `gateway` if given).

@@ -2,7 +2,7 @@
 //! configuration changes. Sockets, `mount` and `destroy` are handled by the
 //! server loop, which owns the connection state they touch.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 use iopkt_stack::config::SYSCTLS;
 use iopkt_stack::iface::{Addr6State, IfAddr6};
@@ -342,12 +342,8 @@ fn route_add(stack: &mut Stack, spec: &RouteSpec) -> Result<Response, Response> 
                 flags: RouteFlags::STATIC,
                 expires: None,
             };
-            stack.routes4.add(r.clone()).map_err(err)?;
-            let masked = Route {
-                dest: Ipv4Addr::from_bits(d.to_bits() & mask4(spec.plen)),
-                ..r
-            };
-            route_info(stack, &masked, now)
+            let stored = stack.routes4.add(r).map_err(err)?;
+            route_info(stack, &stored, now)
         }
         (IpAddr::V6(d), g) => {
             let gateway = match g {
@@ -363,12 +359,8 @@ fn route_add(stack: &mut Stack, spec: &RouteSpec) -> Result<Response, Response> 
                 flags: RouteFlags::STATIC,
                 expires: None,
             };
-            stack.routes6.add(r.clone()).map_err(err)?;
-            let masked = Route {
-                dest: Ipv6Addr::from_bits(d.to_bits() & mask6(spec.plen)),
-                ..r
-            };
-            route_info(stack, &masked, now)
+            let stored = stack.routes6.add(r).map_err(err)?;
+            route_info(stack, &stored, now)
         }
     };
     Ok(Response::Route(info))
@@ -379,14 +371,6 @@ fn family_mismatch() -> Response {
         errno::EINVAL,
         "gateway and destination are of different address families",
     )
-}
-
-fn mask4(plen: u8) -> u32 {
-    iopkt_stack::iface::prefix_mask_v4(plen)
-}
-
-fn mask6(plen: u8) -> u128 {
-    iopkt_stack::iface::prefix_mask_v6(plen)
 }
 
 fn route_delete(stack: &mut Stack, spec: &RouteSpec, now: Instant) -> Response {
