@@ -27,6 +27,7 @@ mod inherited;
 mod interfaces;
 mod options;
 mod real;
+mod tcp_info;
 
 use std::os::fd::{BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
 

@@ -13,6 +13,9 @@ use crate::entry::{errno_of, say_once};
 use crate::fdtable::{self, Kind};
 use crate::real::real;
 
+/// Linux's TCP_CA_NAME_MAX: the size of a congestion control name field.
+const TCP_CA_NAME_MAX: usize = 16;
+
 /// How long asking for a non-blocking connect's outcome may wait.
 pub const CONNECT_WAIT: Duration = Duration::from_secs(600);
 
@@ -65,6 +68,7 @@ fn map(level: c_int, name: c_int) -> Map {
         (IPPROTO_TCP, TCP_KEEPCNT) => Map::Stack(N::KeepCnt),
         (IPPROTO_TCP, TCP_CONGESTION) => Map::Stack(N::Congestion),
         (IPPROTO_TCP, TCP_MAXSEG) => Map::Stack(N::MaxSeg),
+        (IPPROTO_TCP, TCP_INFO) => Map::Stack(N::TcpInfo),
         (IPPROTO_TCP, TCP_QUICKACK) => Map::Ignore,
         _ => Map::Unsupported,
     }
@@ -89,7 +93,6 @@ fn name_of(level: c_int, name: c_int) -> String {
         (IPPROTO_IP, IP_TRANSPARENT) => "IP_TRANSPARENT",
         (IPPROTO_IPV6, IPV6_RECVERR) => "IPV6_RECVERR",
         (IPPROTO_IPV6, IPV6_MTU_DISCOVER) => "IPV6_MTU_DISCOVER",
-        (IPPROTO_TCP, TCP_INFO) => "TCP_INFO",
         (IPPROTO_TCP, TCP_CORK) => "TCP_CORK",
         (IPPROTO_TCP, TCP_FASTOPEN) => "TCP_FASTOPEN",
         (IPPROTO_TCP, TCP_FASTOPEN_CONNECT) => "TCP_FASTOPEN_CONNECT",
@@ -225,7 +228,7 @@ pub unsafe fn set(
             return crate::entry::check(unsafe { f(fd.as_raw_fd(), level, name, val, len) });
         }
         // Read-only options: the kernel answers ENOPROTOOPT to setting them.
-        Map::Stack(N::Error | N::Type) => return Err(libc::ENOPROTOOPT),
+        Map::Stack(N::Error | N::Type | N::TcpInfo) => return Err(libc::ENOPROTOOPT),
         Map::Local => {
             // SAFETY: as the caller promised.
             let b = unsafe { bytes(val, len) }?;
@@ -425,6 +428,8 @@ pub unsafe fn get(
             return unsafe { write_int(v, val, len) };
         }
         Map::Stack(N::Error) => return unsafe { write_int(so_error(fd)?, val, len) },
+        // As Linux: a TCP option on a UDP socket.
+        Map::Stack(N::TcpInfo) if kind.dgram() => return Err(libc::ENOPROTOOPT),
         Map::Stack(n) => n,
     };
     let o = raw::getopt(fd, n).map_err(|e| errno_of(&e))?;
@@ -438,7 +443,16 @@ pub unsafe fn get(
                 b[4..8].copy_from_slice(&secs.to_ne_bytes());
                 write_bytes(&b, val, len)
             }
-            O::Congestion(s) => write_bytes(s.as_bytes(), val, len),
+            O::Congestion(s) => {
+                // Linux copies the name from its TCP_CA_NAME_MAX-byte,
+                // NUL-padded field, so a caller passing 16 gets a
+                // terminated string (iperf3 relies on it).
+                let mut name = [0u8; TCP_CA_NAME_MAX];
+                let n = s.len().min(TCP_CA_NAME_MAX - 1);
+                name[..n].copy_from_slice(&s.as_bytes()[..n]);
+                write_bytes(&name, val, len)
+            }
+            O::TcpInfo(i) => write_bytes(&crate::tcp_info::linux_layout(&i), val, len),
             O::ReuseAddr(b)
             | O::ReusePort(b)
             | O::Broadcast(b)

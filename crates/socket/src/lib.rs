@@ -12,6 +12,7 @@ mod tcp;
 mod udp;
 
 pub use ctl::set_prefix;
+pub use iopkt_rsrcmgr::proto::TcpInfoWire as TcpInfo;
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 
@@ -26,6 +27,6 @@ pub mod raw {
     };
     pub use iopkt_rsrcmgr::proto::{
         DGRAM_HEADER_LEN, DGRAM_TRUNCATED, DgramHeader, MAX_DGRAM_PAYLOAD, Request, Response,
-        SockOptNameWire, SockOptWire,
+        SockOptNameWire, SockOptWire, TcpInfoWire,
     };
 }

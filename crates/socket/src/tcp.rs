@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawF
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use iopkt_rsrcmgr::proto::{Request, Response, SockOptNameWire, SockOptWire};
+use iopkt_rsrcmgr::proto::{Request, Response, SockOptNameWire, SockOptWire, TcpInfoWire as TcpInfo};
 
 use crate::ctl;
 
@@ -131,6 +131,18 @@ impl TcpStream {
     /// SO_ERROR: the error that ended the connection, if any.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         ctl::take_error(self.as_fd())
+    }
+
+    /// TCP_INFO: the connection's state, round-trip time, windows and
+    /// counters as the stack keeps them (docs/protocol.md, `TcpInfo`).
+    pub fn tcp_info(&self) -> io::Result<TcpInfo> {
+        match ctl::getopt(self.as_fd(), SockOptNameWire::TcpInfo)? {
+            SockOptWire::TcpInfo(i) => Ok(i),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "unexpected answer from io-pkt",
+            )),
+        }
     }
 
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {

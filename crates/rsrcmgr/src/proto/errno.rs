@@ -16,6 +16,7 @@ pub const EINVAL: i32 = 22;
 pub const EMFILE: i32 = 24;
 pub const ENOSYS: i32 = 38;
 pub const EPROTO: i32 = 71;
+pub const ENOPROTOOPT: i32 = 92;
 pub const EBADMSG: i32 = 74;
 pub const EMSGSIZE: i32 = 90;
 pub const EPROTONOSUPPORT: i32 = 93;

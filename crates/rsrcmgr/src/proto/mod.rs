@@ -23,7 +23,7 @@ pub use messages::{
 };
 pub use sockets::{
     DGRAM_HEADER_LEN, DGRAM_TRUNCATED, DgramHeader, MAX_CONGESTION_NAME, MAX_DGRAM_PAYLOAD,
-    SockOptNameWire, SockOptWire, SocketInfoWire,
+    SockOptNameWire, SockOptWire, SocketInfoWire, TCPI_STATE_CLOSE, TcpInfoWire,
 };
 pub use types::{
     Addr4Info, Addr6Info, Addr6StateWire, CounterGroupWire, IfInfo, IfKindWire, IfStatsWire,

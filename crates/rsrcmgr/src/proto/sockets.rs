@@ -4,6 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use iopkt_stack::tcp::{State as TcpState, TcpInfo};
 use iopkt_stack::transport::{SockOpt, SockOptName, SocketInfo};
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +38,8 @@ pub enum SockOptWire {
     /// SO_ERROR: the pending error as an errno, 0 if none (read only;
     /// reading clears it).
     Error(i32),
+    /// TCP_INFO: the connection's state, timers and counters (read only).
+    TcpInfo(TcpInfoWire),
 }
 
 /// The name of an option to read.
@@ -63,6 +66,7 @@ pub enum SockOptNameWire {
     MaxSeg,
     Type,
     Error,
+    TcpInfo,
 }
 
 /// Longest TCP_CONGESTION name accepted.
@@ -78,8 +82,8 @@ impl SockOptWire {
             {
                 Err(format!("bad congestion control name {n:?}"))
             }
-            SockOptWire::Type(_) | SockOptWire::Error(_) => {
-                Err("SO_TYPE and SO_ERROR can only be read".into())
+            SockOptWire::Type(_) | SockOptWire::Error(_) | SockOptWire::TcpInfo(_) => {
+                Err("SO_TYPE, SO_ERROR and TCP_INFO can only be read".into())
             }
             _ => Ok(()),
         }
@@ -109,7 +113,9 @@ impl SockOptWire {
             SockOptWire::KeepCnt(n) => SockOpt::KeepCnt(n),
             SockOptWire::Congestion(s) => SockOpt::Congestion(s),
             SockOptWire::MaxSeg(n) => SockOpt::MaxSeg(n),
-            SockOptWire::Type(_) | SockOptWire::Error(_) => return None,
+            SockOptWire::Type(_) | SockOptWire::Error(_) | SockOptWire::TcpInfo(_) => {
+                return None;
+            }
         })
     }
 
@@ -142,8 +148,8 @@ impl SockOptWire {
 }
 
 impl SockOptNameWire {
-    /// The stack's name; `None` for SO_ERROR and SO_TYPE, which the server
-    /// answers itself.
+    /// The stack's name; `None` for SO_ERROR, SO_TYPE and TCP_INFO, which
+    /// the server answers itself.
     pub fn to_stack(self) -> Option<SockOptName> {
         Some(match self {
             SockOptNameWire::ReuseAddr => SockOptName::ReuseAddr,
@@ -165,8 +171,128 @@ impl SockOptNameWire {
             SockOptNameWire::KeepCnt => SockOptName::KeepCnt,
             SockOptNameWire::Congestion => SockOptName::Congestion,
             SockOptNameWire::MaxSeg => SockOptName::MaxSeg,
-            SockOptNameWire::Type | SockOptNameWire::Error => return None,
+            SockOptNameWire::Type | SockOptNameWire::Error | SockOptNameWire::TcpInfo => {
+                return None;
+            }
         })
+    }
+}
+
+/// TCP_INFO as the server sends it: the stack's [`TcpInfo`] with times in
+/// microseconds and the state as Linux numbers it (`include/net/tcp_states.h`,
+/// which `struct tcp_info`'s `tcpi_state` uses), so a library fills
+/// Linux's structure without a table of its own. Sizes are bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TcpInfoWire {
+    /// 1 ESTABLISHED, 2 SYN_SENT, 3 SYN_RECV, 4 FIN_WAIT1, 5 FIN_WAIT2,
+    /// 6 TIME_WAIT, 7 CLOSE, 8 CLOSE_WAIT, 9 LAST_ACK, 10 LISTEN, 11 CLOSING.
+    pub state: u8,
+    /// Retransmissions of the same data since the last forward progress.
+    pub retransmits: u32,
+    pub rto_us: u32,
+    /// Smoothed round-trip time and its variation (RFC 6298); 0 before
+    /// the first sample.
+    pub rtt_us: u32,
+    pub rttvar_us: u32,
+    /// The MSS we send with and the one we announced.
+    pub snd_mss: u32,
+    pub rcv_mss: u32,
+    /// Congestion window and slow start threshold; `u32::MAX` while the
+    /// threshold is unset.
+    pub snd_cwnd: u32,
+    pub snd_ssthresh: u32,
+    /// Bytes in flight, the peer's window, what is left of ours.
+    pub unacked: u32,
+    pub snd_wnd: u32,
+    pub rcv_wnd: u32,
+    pub total_retrans: u64,
+    pub bytes_acked: u64,
+    pub bytes_received: u64,
+    pub timestamps: bool,
+    pub sack: bool,
+    pub wscale: bool,
+    /// Window shift counts: the peer's and ours.
+    pub snd_wscale: u8,
+    pub rcv_wscale: u8,
+}
+
+/// Linux's `TCP_CLOSE`: what a socket without a connection reports.
+pub const TCPI_STATE_CLOSE: u8 = 7;
+
+/// Linux's number for a TCP state (`include/net/tcp_states.h`).
+pub fn linux_tcp_state(s: TcpState) -> u8 {
+    match s {
+        TcpState::Established => 1,
+        TcpState::SynSent => 2,
+        TcpState::SynReceived => 3,
+        TcpState::FinWait1 => 4,
+        TcpState::FinWait2 => 5,
+        TcpState::TimeWait => 6,
+        TcpState::Closed => TCPI_STATE_CLOSE,
+        TcpState::CloseWait => 8,
+        TcpState::LastAck => 9,
+        TcpState::Listen => 10,
+        TcpState::Closing => 11,
+    }
+}
+
+fn micros(d: std::time::Duration) -> u32 {
+    u32::try_from(d.as_micros()).unwrap_or(u32::MAX)
+}
+
+impl TcpInfoWire {
+    /// A socket with no connection (closed, or finished and forgotten):
+    /// Linux answers TCP_INFO for it too, in state CLOSE.
+    pub fn closed() -> TcpInfoWire {
+        TcpInfoWire {
+            state: TCPI_STATE_CLOSE,
+            retransmits: 0,
+            rto_us: 0,
+            rtt_us: 0,
+            rttvar_us: 0,
+            snd_mss: 0,
+            rcv_mss: 0,
+            snd_cwnd: 0,
+            snd_ssthresh: u32::MAX,
+            unacked: 0,
+            snd_wnd: 0,
+            rcv_wnd: 0,
+            total_retrans: 0,
+            bytes_acked: 0,
+            bytes_received: 0,
+            timestamps: false,
+            sack: false,
+            wscale: false,
+            snd_wscale: 0,
+            rcv_wscale: 0,
+        }
+    }
+}
+
+impl From<&TcpInfo> for TcpInfoWire {
+    fn from(i: &TcpInfo) -> Self {
+        TcpInfoWire {
+            state: linux_tcp_state(i.state),
+            retransmits: i.retransmits,
+            rto_us: micros(i.rto),
+            rtt_us: micros(i.rtt),
+            rttvar_us: micros(i.rttvar),
+            snd_mss: i.snd_mss,
+            rcv_mss: i.rcv_mss,
+            snd_cwnd: i.snd_cwnd,
+            snd_ssthresh: i.snd_ssthresh,
+            unacked: i.unacked,
+            snd_wnd: i.snd_wnd,
+            rcv_wnd: i.rcv_wnd,
+            total_retrans: i.total_retrans,
+            bytes_acked: i.bytes_acked,
+            bytes_received: i.bytes_received,
+            timestamps: i.options.timestamps,
+            sack: i.options.sack,
+            wscale: i.options.wscale,
+            snd_wscale: i.options.snd_wscale,
+            rcv_wscale: i.options.rcv_wscale,
+        }
     }
 }
 

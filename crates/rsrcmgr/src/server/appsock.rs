@@ -25,7 +25,7 @@ use super::{Loop, StackHost};
 use crate::proto::errno::{self, errno_of};
 use crate::proto::{
     DGRAM_HEADER_LEN, DGRAM_TRUNCATED, DgramHeader, MAX_DGRAM_PAYLOAD, Request, Response,
-    SockOptNameWire, SockOptWire, SocketInfoWire,
+    SockOptNameWire, SockOptWire, SocketInfoWire, TcpInfoWire,
 };
 
 /// Application sockets one client connection may create.
@@ -848,6 +848,18 @@ impl<H: StackHost> Loop<H> {
                     let dgram = self.apps.get(&id).is_some_and(|s| s.class == Class::Dgram);
                     Response::Opt(SockOptWire::Type(if dgram { 2 } else { 1 }))
                 }
+                SockOptNameWire::TcpInfo => {
+                    if self.apps.get(&id).is_some_and(|s| s.class == Class::Dgram) {
+                        // As Linux: TCP options on a UDP socket.
+                        Response::error(errno::ENOPROTOOPT, "TCP_INFO of a UDP socket")
+                    } else {
+                        let info = self.host.with_stack(|st, _| st.tcp_info_of(id));
+                        Response::Opt(SockOptWire::TcpInfo(
+                            info.as_ref()
+                                .map_or_else(TcpInfoWire::closed, TcpInfoWire::from),
+                        ))
+                    }
+                }
                 other => match other.to_stack() {
                     Some(n) => match self.host.with_stack(|st, _| st.socket_getopt(id, n)) {
                         Ok(o) => Response::Opt(SockOptWire::from_stack(o)),
@@ -881,6 +893,10 @@ fn tomb_answer(t: &mut Tomb, req: &Request) -> Response {
         Request::GetOpt {
             name: SockOptNameWire::Type,
         } => Response::Opt(SockOptWire::Type(1)),
+        // The connection is over as far as the application can tell.
+        Request::GetOpt {
+            name: SockOptNameWire::TcpInfo,
+        } => Response::Opt(SockOptWire::TcpInfo(TcpInfoWire::closed())),
         // Both directions are shut already.
         Request::Shutdown { .. } => Response::Ok,
         _ => Response::error(errno::EINVAL, "the connection is finished"),

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::seq;
 use super::tcb::State;
 use crate::socket::SocketId;
 use crate::stack::Stack;
@@ -37,6 +38,12 @@ pub struct TcpInfo {
     pub total_retrans: u64,
     pub bytes_acked: u64,
     pub bytes_received: u64,
+    /// Bytes sent and not yet acknowledged (in flight).
+    pub unacked: u32,
+    /// The peer's last window, scaled (bytes it will take beyond SND.UNA).
+    pub snd_wnd: u32,
+    /// What is left of the window we last announced (RCV.ADV - RCV.NXT).
+    pub rcv_wnd: u32,
     /// The congestion control in use.
     pub congestion: &'static str,
     pub options: TcpInfoOptions,
@@ -59,6 +66,13 @@ impl Stack {
             total_retrans: t.total_retrans,
             bytes_acked: t.bytes_acked,
             bytes_received: t.bytes_received,
+            unacked: t.flight(),
+            snd_wnd: t.snd_wnd,
+            rcv_wnd: if t.state.synchronized() && seq::gt(t.rcv_adv, t.rcv_nxt) {
+                t.rcv_adv.wrapping_sub(t.rcv_nxt)
+            } else {
+                0
+            },
             congestion: t.cc.name(),
             options: TcpInfoOptions {
                 timestamps: t.ts_ok,
