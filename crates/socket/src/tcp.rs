@@ -6,7 +6,9 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawF
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use iopkt_rsrcmgr::proto::{Request, Response, SockOptNameWire, SockOptWire, TcpInfoWire as TcpInfo};
+use iopkt_rsrcmgr::proto::{
+    Request, Response, SockOptNameWire, SockOptWire, TcpInfoWire as TcpInfo,
+};
 
 use crate::ctl;
 
