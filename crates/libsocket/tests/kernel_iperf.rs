@@ -174,7 +174,7 @@ fn iperf(link: &mut KernelLink, run: Run, floor: u64) -> Value {
         let cwnd = num(stream, &["max_snd_cwnd"]).unwrap_or(0.0);
         let rtt = num(stream, &["mean_rtt"]).unwrap_or(0.0);
         assert!(
-            cwnd >= 1448.0 && cwnd < 1e9,
+            (1448.0..1e9).contains(&cwnd),
             "{label}: TCP_INFO congestion window {cwnd}"
         );
         assert!(

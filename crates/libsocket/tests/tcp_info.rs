@@ -131,3 +131,36 @@ fn python_reads_tcp_info_as_linux_lays_it_out() {
         stack.log()
     );
 }
+
+/// TCP_CONGESTION, which iperf3 reads next to TCP_INFO: Linux copies the
+/// name from a 16-byte NUL-padded field, so a 16-byte buffer comes back
+/// full and terminated, and a shorter one holds the name's start.
+#[test]
+fn tcp_congestion_reads_as_a_nul_padded_name() {
+    if !have("python3") {
+        eprintln!("skipped: python3 is not installed (scripts/test installs it)");
+        return;
+    }
+    let stack = Stack::start("tcpcc");
+    let script = r#"
+import socket
+s = socket.socket()
+cc = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16)
+assert len(cc) == 16 and cc.rstrip(b"\0") == b"cubic", cc
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, b"newreno")
+cc = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 16)
+assert cc.rstrip(b"\0") == b"newreno" and cc[7:] == bytes(9), cc
+assert s.getsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, 3) == b"new"
+print("CC OK")
+"#;
+    let o = run_limited(
+        stack.cmd("python3").args(["-c", script]),
+        Duration::from_secs(60),
+    );
+    assert!(
+        o.status.success() && String::from_utf8_lossy(&o.stdout).contains("CC OK"),
+        "{}\nio-pkt log:\n{}",
+        text(&o),
+        stack.log()
+    );
+}
