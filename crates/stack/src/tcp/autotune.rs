@@ -179,8 +179,9 @@ impl Stack {
             tune.rcv_space = (RCV_SPACE_INIT_SEGS * mss).min(t.rcvbuf.cap);
         }
         let Some(start) = tune.rcv_mark_time else {
+            // The first read starts the first measurement.
             tune.rcv_mark_time = Some(now);
-            tune.rcv_mark = tune.rcv_copied - n as u64;
+            tune.rcv_mark = tune.rcv_copied;
             return;
         };
         let Some(rtt) = tune.rcv_rtt.or(t.rtt.srtt()) else {
