@@ -502,4 +502,37 @@ mod tests {
         assert_eq!(t.rcv_adv, edge);
         assert_eq!(w, ((1 << 20) - 100_000) >> 5);
     }
+
+    #[test]
+    fn a_window_the_shift_cannot_say_exactly_is_rounded_up_not_down() {
+        let mut t = receiver(1 << 20, 1448);
+        t.rcv_wscale = 7;
+        assert_eq!(t.window_to_advertise(), 8192);
+        let edge = t.rcv_adv;
+        // 1000 bytes arrive and are not read: the window left, 1047576
+        // bytes, is not a multiple of 128. Rounding down would move the
+        // edge 24 bytes left; it is rounded up instead (104 bytes right).
+        t.rcvbuf.insert(0, &[0; 1000]);
+        t.rcv_nxt = t.rcv_nxt.wrapping_add(1000);
+        assert_eq!(t.window_to_advertise(), 8185);
+        assert_eq!(t.rcv_adv, edge.wrapping_add(104));
+    }
+
+    #[test]
+    fn under_memory_pressure_the_window_stops_opening_but_is_not_taken_back() {
+        let mut t = receiver(60_000, 1000);
+        assert_eq!(t.window_to_advertise(), 60_000);
+        let edge = t.rcv_adv;
+        t.rcvbuf.insert(0, &[0; 40_000]);
+        t.rcv_nxt = t.rcv_nxt.wrapping_add(40_000);
+        let mut out = vec![0u8; 40_000];
+        t.rcvbuf.read(&mut out, true);
+        // The buffer is empty again, but the stack allows 5000 bytes.
+        t.tune.wnd_clamp = 5000;
+        assert_eq!(t.window_to_advertise(), 20_000);
+        assert_eq!(t.rcv_adv, edge);
+        // Pressure over: the window opens to the whole buffer.
+        t.tune.wnd_clamp = usize::MAX;
+        assert_eq!(t.window_to_advertise(), 60_000);
+    }
 }
