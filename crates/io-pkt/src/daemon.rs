@@ -86,6 +86,11 @@ fn stack_config(opts: &Options) -> Config {
     Config {
         forwarding4: opts.tcpip.forward,
         forwarding6: opts.tcpip.forward6,
+        // The listen backlog cap (kern.ipc.somaxconn while running).
+        somaxconn: opts
+            .tcpip
+            .somaxconn
+            .unwrap_or(iopkt_stack::tcp::listen::SOMAXCONN),
         ..Config::default()
     }
 }

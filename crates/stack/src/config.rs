@@ -38,6 +38,31 @@ pub struct Config {
     pub dad_count: u32,
     /// Neighbour cache entries per interface at most (IPv6).
     pub nd_max_entries: u32,
+    /// Receive buffer a new TCP connection starts with, bytes (NetBSD
+    /// net.inet.tcp.recvspace; Linux tcp_rmem[1]).
+    pub tcp_recvspace: u32,
+    /// Send buffer a new TCP connection starts with, bytes (NetBSD
+    /// net.inet.tcp.sendspace; Linux tcp_wmem[1]).
+    pub tcp_sendspace: u32,
+    /// Grow receive buffers with what the application reads per round
+    /// trip (NetBSD net.inet.tcp.recvbuf_auto; Linux tcp_moderate_rcvbuf).
+    pub tcp_recvbuf_auto: bool,
+    /// Grow send buffers with the congestion window (NetBSD
+    /// net.inet.tcp.sendbuf_auto).
+    pub tcp_sendbuf_auto: bool,
+    /// The largest an auto-tuned receive buffer grows to (Linux
+    /// tcp_rmem[2]); also what the window scale is chosen for.
+    pub tcp_recvbuf_max: u32,
+    /// The largest an auto-tuned send buffer grows to (Linux tcp_wmem[2]).
+    pub tcp_sendbuf_max: u32,
+    /// Bytes all TCP send and receive buffers may hold together (in the
+    /// spirit of Linux tcp_mem): past three quarters of it buffers stop
+    /// growing and windows shrink to a fair share; at it, data beyond a
+    /// connection's share is refused.
+    pub tcp_mem_max: u64,
+    /// The largest listen(2) backlog (Linux net.core.somaxconn); larger
+    /// requests are silently cut to it.
+    pub somaxconn: u32,
 }
 
 impl Default for Config {
@@ -58,6 +83,14 @@ impl Default for Config {
             accept_rtadv: true,
             dad_count: 1,
             nd_max_entries: 1024,
+            tcp_recvspace: crate::tcp::buffers::DEFAULT_RECV_BUF as u32,
+            tcp_sendspace: crate::tcp::buffers::DEFAULT_SEND_BUF as u32,
+            tcp_recvbuf_auto: true,
+            tcp_sendbuf_auto: true,
+            tcp_recvbuf_max: crate::tcp::buffers::DEFAULT_RECV_BUF_MAX as u32,
+            tcp_sendbuf_max: crate::tcp::buffers::DEFAULT_SEND_BUF_MAX as u32,
+            tcp_mem_max: crate::tcp::buffers::DEFAULT_MEM_MAX,
+            somaxconn: crate::tcp::listen::SOMAXCONN,
         }
     }
 }
@@ -106,6 +139,32 @@ pub const SYSCTLS: &[(&str, &str)] = &[
         "net.inet6.icmp6.errppslimit",
         "ICMPv6 errors per second at most",
     ),
+    (
+        "net.inet.tcp.recvspace",
+        "initial TCP receive buffer, bytes",
+    ),
+    ("net.inet.tcp.sendspace", "initial TCP send buffer, bytes"),
+    (
+        "net.inet.tcp.recvbuf_auto",
+        "auto-tune TCP receive buffers (0/1)",
+    ),
+    (
+        "net.inet.tcp.sendbuf_auto",
+        "auto-tune TCP send buffers (0/1)",
+    ),
+    (
+        "net.inet.tcp.recvbuf_max",
+        "largest auto-tuned TCP receive buffer, bytes",
+    ),
+    (
+        "net.inet.tcp.sendbuf_max",
+        "largest auto-tuned TCP send buffer, bytes",
+    ),
+    (
+        "net.inet.tcp.mem_max",
+        "bytes all TCP buffers may hold together",
+    ),
+    ("kern.ipc.somaxconn", "largest listen backlog"),
 ];
 
 fn flag(v: i64, name: &str) -> Result<bool, Error> {
@@ -122,6 +181,12 @@ fn ranged(v: i64, lo: i64, hi: i64, name: &str) -> Result<i64, Error> {
     } else {
         Err(Error::Invalid(format!("{name} takes {lo} to {hi}")))
     }
+}
+
+/// A TCP buffer size: what SO_RCVBUF / SO_SNDBUF may set.
+fn tcp_buf(v: i64, name: &str) -> Result<u32, Error> {
+    use crate::tcp::buffers::{MAX_BUF, MIN_BUF};
+    Ok(ranged(v, MIN_BUF as i64, MAX_BUF as i64, name)? as u32)
 }
 
 impl Config {
@@ -143,6 +208,14 @@ impl Config {
             "net.inet6.ip6.dad_count" => self.dad_count as i64,
             "net.inet6.ip6.maxentries" => self.nd_max_entries as i64,
             "net.inet6.icmp6.errppslimit" => self.icmp6_err_rate as i64,
+            "net.inet.tcp.recvspace" => self.tcp_recvspace as i64,
+            "net.inet.tcp.sendspace" => self.tcp_sendspace as i64,
+            "net.inet.tcp.recvbuf_auto" => self.tcp_recvbuf_auto as i64,
+            "net.inet.tcp.sendbuf_auto" => self.tcp_sendbuf_auto as i64,
+            "net.inet.tcp.recvbuf_max" => self.tcp_recvbuf_max as i64,
+            "net.inet.tcp.sendbuf_max" => self.tcp_sendbuf_max as i64,
+            "net.inet.tcp.mem_max" => self.tcp_mem_max.min(i64::MAX as u64) as i64,
+            "kern.ipc.somaxconn" => self.somaxconn as i64,
             _ => return None,
         })
     }
@@ -170,6 +243,17 @@ impl Config {
             "net.inet6.ip6.maxentries" => self.nd_max_entries = ranged(v, 1, 65_536, name)? as u32,
             "net.inet6.icmp6.errppslimit" => {
                 self.icmp6_err_rate = ranged(v, 0, 100_000, name)? as u32
+            }
+            "net.inet.tcp.recvspace" => self.tcp_recvspace = tcp_buf(v, name)?,
+            "net.inet.tcp.sendspace" => self.tcp_sendspace = tcp_buf(v, name)?,
+            "net.inet.tcp.recvbuf_auto" => self.tcp_recvbuf_auto = flag(v, name)?,
+            "net.inet.tcp.sendbuf_auto" => self.tcp_sendbuf_auto = flag(v, name)?,
+            "net.inet.tcp.recvbuf_max" => self.tcp_recvbuf_max = tcp_buf(v, name)?,
+            "net.inet.tcp.sendbuf_max" => self.tcp_sendbuf_max = tcp_buf(v, name)?,
+            "net.inet.tcp.mem_max" => self.tcp_mem_max = ranged(v, 1 << 20, 1 << 40, name)? as u64,
+            "kern.ipc.somaxconn" => {
+                self.somaxconn =
+                    ranged(v, 1, i64::from(crate::tcp::listen::MAX_SOMAXCONN), name)? as u32
             }
             _ => return Err(Error::NotFound(format!("sysctl {name}"))),
         }

@@ -526,6 +526,10 @@ fn tcp(s: &TcpStats) -> Vec<(&'static str, u64)> {
         icmp_errors,
         icmp_ignored,
         pmtu_shrinks,
+        rcvbuf_grown,
+        sndbuf_grown,
+        mem_pressures,
+        mem_drops,
     } = *s;
     vec![
         ("connection requests", active_opens),
@@ -575,6 +579,10 @@ fn tcp(s: &TcpStats) -> Vec<(&'static str, u64)> {
         ("ICMP errors applied to connections", icmp_errors),
         ("ICMP errors ignored as out of window", icmp_ignored),
         ("MSS lowered by path MTU reports", pmtu_shrinks),
+        ("receive buffer grown", rcvbuf_grown),
+        ("send buffer grown", sndbuf_grown),
+        ("memory pressure events", mem_pressures),
+        ("segments cut for the memory limit", mem_drops),
     ]
 }
 
@@ -797,6 +805,10 @@ mod tests {
             icmp_errors: n(),
             icmp_ignored: n(),
             pmtu_shrinks: n(),
+            rcvbuf_grown: n(),
+            sndbuf_grown: n(),
+            mem_pressures: n(),
+            mem_drops: n(),
         };
         s.udp.stats = UdpStats {
             received: n(),

@@ -169,6 +169,7 @@ impl Stack {
         let our_mss = self.tcp_route_mss(remote.ip());
         let iss = self.tcp.key.isn(local, remote, now);
         let sack_offer = self.tcp.sack_enabled;
+        let wscale = self.tcp_rcv_wscale(self.tcb(id)?);
         let t = self.tcb_mut(id)?;
         t.sack_ok = sack_offer;
         t.local = Some(local);
@@ -183,7 +184,7 @@ impl Stack {
         t.snd_nxt = iss.wrapping_add(1);
         t.snd_max = t.snd_nxt;
         t.snd_buf_seq = t.snd_nxt;
-        t.rcv_wscale = Tcb::wscale_for(t.rcvbuf.cap);
+        t.rcv_wscale = wscale;
         t.state = State::SynSent;
         t.rtt_timed = Some((iss, now));
         t.arm_rexmit(now);
@@ -204,8 +205,9 @@ impl Stack {
         match t.state {
             State::Listen => {
                 // listen(2) again changes the backlog.
+                let cap = self.config.somaxconn;
                 if let Some(l) = self.tcb_mut(id)?.listen.as_mut() {
-                    l.backlog = backlog.clamp(1, super::listen::SOMAXCONN);
+                    l.backlog = Listener::new(backlog, cap).backlog;
                 }
                 return Ok(());
             }
@@ -220,10 +222,11 @@ impl Stack {
             };
             self.tcp_bind(ctx, id, any)?;
         }
+        let cap = self.config.somaxconn;
         let t = self.tcb_mut(id)?;
         let port = t.local.map_or(0, |a| a.port());
         t.state = State::Listen;
-        t.listen = Some(Listener::new(backlog));
+        t.listen = Some(Listener::new(backlog, cap));
         self.tcp.listeners.entry(port).or_default().push(id);
         Ok(())
     }
@@ -269,12 +272,20 @@ impl Stack {
         if data.is_empty() {
             return Ok(0);
         }
-        let n = t.sndbuf.push(data);
+        // The buffer's room, within the stack-wide memory bound.
+        let room = self.tcp_mem_snd_room(self.tcb(id)?);
+        let t = self.tcb_mut(id)?;
+        let n = t.sndbuf.push(&data[..data.len().min(room)]);
         if n == 0 {
+            if t.sndbuf.space() > 0 {
+                // Refused for memory: wake the writer when there is some.
+                self.tcp.mem.blocked.insert(id);
+            }
             return Err(Error::WouldBlock);
         }
         self.tcp_output(ctx, id, false);
         self.tcp_rearm(id);
+        self.tcp_mem_recharge(ctx, id);
         Ok(n)
     }
 
@@ -295,11 +306,21 @@ impl Stack {
         };
         if !t.rcvbuf.is_empty() && !buf.is_empty() {
             let n = t.rcvbuf.read(buf, !peek);
-            // Tell the peer when reading opened the window noticeably
-            // (RFC 9293 section 3.8.6.2.2).
-            if !peek && t.state.synchronized() && t.window_update_due() {
-                self.tcp_send_ack(ctx, id);
-                self.tcp_rearm(id);
+            if !peek {
+                // What the application reads per round trip sizes the
+                // buffer (`super::autotune`).
+                let now = ctx.now();
+                self.tcp_rcv_space_adjust(id, n, now);
+                self.tcp_mem_recharge(ctx, id);
+                let clamp = self.tcp_mem_wnd_clamp(self.tcb(id)?);
+                let t = self.tcb_mut(id)?;
+                t.tune.wnd_clamp = clamp;
+                // Tell the peer when reading opened the window noticeably
+                // (RFC 9293 section 3.8.6.2.2).
+                if t.state.synchronized() && t.window_update_due() {
+                    self.tcp_send_ack(ctx, id);
+                    self.tcp_rearm(id);
+                }
             }
             return Ok(info(n));
         }
@@ -440,9 +461,14 @@ impl Stack {
             }
             SockOpt::KeepCnt(n) => t.opts.keep_cnt = n,
             SockOpt::Linger(l) => t.opts.linger = l,
+            // Setting a size locks it: auto-tuning leaves that direction
+            // alone from then on, as on Linux. The size given is what the
+            // buffer holds; getsockopt reports twice it, as Linux does
+            // (see tcp_getopt).
             SockOpt::RecvBuf(n) => {
                 let n = n.clamp(MIN_BUF, MAX_BUF);
-                if t.state == State::Closed || t.state == State::Listen {
+                t.tune.rcv_locked = true;
+                if t.rcvbuf.held() == 0 && !t.state.synchronized() {
                     t.rcvbuf = RecvBuf::new(n);
                 } else {
                     // The window scale is fixed by now, and the window
@@ -452,6 +478,7 @@ impl Stack {
                 }
             }
             SockOpt::SendBuf(n) => {
+                t.tune.snd_locked = true;
                 if t.sndbuf.is_empty() {
                     t.sndbuf = SendBuf::new(n.clamp(MIN_BUF, MAX_BUF));
                 } else {
@@ -493,8 +520,13 @@ impl Stack {
             SockOptName::KeepIntvl => SockOpt::KeepIntvl(o.keep_intvl),
             SockOptName::KeepCnt => SockOpt::KeepCnt(o.keep_cnt),
             SockOptName::Linger => SockOpt::Linger(o.linger),
-            SockOptName::RecvBuf => SockOpt::RecvBuf(t.rcvbuf.cap),
-            SockOptName::SendBuf => SockOpt::SendBuf(t.sndbuf.cap),
+            // Linux reports twice the size set (the other half stands for
+            // its per-packet bookkeeping), and applications expect that:
+            // SO_RCVBUF 65536 reads back as 131072. The buffer holds the
+            // size set; what is reported is twice the current size,
+            // auto-tuned or locked.
+            SockOptName::RecvBuf => SockOpt::RecvBuf(t.rcvbuf.cap.saturating_mul(2)),
+            SockOptName::SendBuf => SockOpt::SendBuf(t.sndbuf.cap.saturating_mul(2)),
             SockOptName::MaxSeg => SockOpt::MaxSeg(if t.state.synchronized() {
                 t.mss.min(65_535) as u16
             } else if o.max_seg > 0 {
@@ -533,7 +565,7 @@ impl Stack {
                 || t.shut_rd
                 || t.error.is_some()
                 || closed_after_use,
-            writable: (connected && !t.fin_queued && t.sndbuf.space() > 0)
+            writable: (connected && !t.fin_queued && self.tcp_mem_snd_room(t) > 0)
                 || t.error.is_some()
                 || closed_after_use,
             error: t.error.is_some(),

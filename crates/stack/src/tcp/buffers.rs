@@ -8,11 +8,22 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-/// Bytes a client may queue for sending, by default.
+/// Bytes a client may queue for sending when a connection starts
+/// (net.inet.tcp.sendspace).
 pub const DEFAULT_SEND_BUF: usize = 256 * 1024;
-/// Bytes of receive buffer (and so the largest window), by default.
+/// Bytes of receive buffer a connection starts with
+/// (net.inet.tcp.recvspace).
 pub const DEFAULT_RECV_BUF: usize = 128 * 1024;
-/// Limits on SO_SNDBUF / SO_RCVBUF.
+/// How far auto-tuning grows a receive buffer by default: 6 MiB, Linux's
+/// tcp_rmem[2] (net.inet.tcp.recvbuf_max).
+pub const DEFAULT_RECV_BUF_MAX: usize = 6 * 1024 * 1024;
+/// How far auto-tuning grows a send buffer by default: 4 MiB, Linux's
+/// tcp_wmem[2] (net.inet.tcp.sendbuf_max).
+pub const DEFAULT_SEND_BUF_MAX: usize = 4 * 1024 * 1024;
+/// Bytes all TCP buffers of a stack may hold together, by default
+/// (net.inet.tcp.mem_max).
+pub const DEFAULT_MEM_MAX: u64 = 512 * 1024 * 1024;
+/// Limits on SO_SNDBUF / SO_RCVBUF and the buffer sysctls.
 pub const MIN_BUF: usize = 2048;
 pub const MAX_BUF: usize = 16 * 1024 * 1024;
 /// Out-of-order pieces held at most, whatever their size: a peer sending
@@ -106,11 +117,24 @@ impl RecvBuf {
         !self.ooo.is_empty()
     }
 
+    /// Bytes held: readable ones and out-of-order ones.
+    pub fn held(&self) -> usize {
+        self.data.len() + self.ooo_bytes
+    }
+
     /// Data at `delta` bytes past the next expected byte (0: in order).
     /// Returns how many bytes became readable in order. Data beyond the
     /// buffer's room is cut (the window said not to send it).
-    pub fn insert(&mut self, delta: u64, mut bytes: &[u8]) -> usize {
-        let room = self.space() as u64;
+    pub fn insert(&mut self, delta: u64, bytes: &[u8]) -> usize {
+        self.insert_within(delta, bytes, self.space())
+    }
+
+    /// As [`RecvBuf::insert`], with data past `room` bytes beyond the next
+    /// expected byte cut: the room the window promised may differ from
+    /// the buffer's own (a window offered before the buffer was made
+    /// smaller, or a window held back under memory pressure).
+    pub fn insert_within(&mut self, delta: u64, mut bytes: &[u8], room: usize) -> usize {
+        let room = room as u64;
         if delta >= room {
             return 0;
         }

@@ -185,7 +185,12 @@ mod io {
             } else {
                 route_mss
             };
-            let (cap, ttl) = (l.rcvbuf.cap, l.opts.ttl);
+            let ttl = l.opts.ttl;
+            // The scale and window tcp_spawn will give the connection.
+            let (rcv0, _) = self.tcp_initial_bufs();
+            let locked = l.tune.rcv_locked;
+            let cap = if locked { l.rcvbuf.cap } else { rcv0 };
+            let wscale = Tcb::wscale_for(self.tcp_rcvbuf_ceiling_for(cap, locked));
             let default = if remote.is_ipv6() {
                 super::super::tcb::DEFAULT_MSS_V6
             } else {
@@ -208,7 +213,7 @@ mod io {
                 // Only with timestamps can the other options come back.
                 let sack = seg.opts.sack_permitted && self.tcp.sack_enabled;
                 if seg.opts.wscale.is_some() {
-                    o.wscale = Some(Tcb::wscale_for(cap));
+                    o.wscale = Some(wscale);
                 }
                 o.sack_permitted = sack;
                 let bits = ts_bits(seg.opts.wscale, sack);

@@ -126,6 +126,7 @@ impl Stack {
                 None => {}
             }
             self.tcp_rearm(id);
+            self.tcp_mem_recharge(ctx, id);
             if self.tcp_readiness(id) != before || !seg.data.is_empty() {
                 ctx.socket_ready(id);
             }
@@ -203,7 +204,15 @@ impl Stack {
     ) -> Option<SocketId> {
         let parent = self.tcp.conns.get(&lid)?;
         let opts = parent.opts.clone();
-        let (rcap, scap, cc) = (parent.rcvbuf.cap, parent.sndbuf.cap, parent.cc.name());
+        // A size the application set on the listener is inherited and
+        // stays locked; otherwise the connection starts at the sysctl
+        // sizes and auto-tunes.
+        let (rcv0, snd0) = self.tcp_initial_bufs();
+        let (rlock, slock) = (parent.tune.rcv_locked, parent.tune.snd_locked);
+        let rcap = if rlock { parent.rcvbuf.cap } else { rcv0 };
+        let scap = if slock { parent.sndbuf.cap } else { snd0 };
+        let cc = parent.cc.name();
+        let wscale = Tcb::wscale_for(self.tcp_rcvbuf_ceiling_for(rcap, rlock));
         let mapped = parent.v6 && remote.is_ipv4();
         let Some(id) = self.tcp_new_socket(remote.is_ipv6()) else {
             self.tcp.stats.table_full += 1;
@@ -216,6 +225,8 @@ impl Stack {
         t.opts = opts;
         t.rcvbuf = super::buffers::RecvBuf::new(rcap);
         t.sndbuf = super::buffers::SendBuf::new(scap);
+        t.tune.rcv_locked = rlock;
+        t.tune.snd_locked = slock;
         if let Some(c) = super::cc::by_name(cc, t.mss) {
             t.cc = c;
         }
@@ -235,7 +246,6 @@ impl Stack {
         t.snd_nxt = isn.wrapping_add(1);
         t.snd_max = t.snd_nxt;
         t.snd_buf_seq = t.snd_nxt;
-        t.rcv_wscale = Tcb::wscale_for(t.rcvbuf.cap);
         // Our side offers each option; negotiate keeps those the SYN had.
         t.wscale_ok = true;
         t.sack_ok = sack_offer;
@@ -247,6 +257,9 @@ impl Stack {
         t.snd_wl2 = isn;
         t.rtt_timed = Some((isn, now));
         t.arm_rexmit(now);
+        if t.wscale_ok {
+            t.rcv_wscale = wscale;
+        }
         self.tcp_claim_port(local.port());
         self.tcp.by_tuple.insert((local, remote), id);
         Some(id)
@@ -615,6 +628,10 @@ impl Stack {
             }
             None => t.cc.on_ack(acked, mss, now, t.rtt.srtt()),
         }
+        self.tcp_sndbuf_expand(id);
+        let Some(t) = self.tcp.conns.get_mut(&id) else {
+            return;
+        };
         // RFC 6298 section 5.2 / 5.3.
         t.timers.rexmit = None;
         if t.flight() > 0 {
@@ -679,6 +696,12 @@ impl Stack {
     /// section 3.8.6.3: at least every second full-sized segment, within
     /// 500 ms; at once for out-of-order data, RFC 5681 section 4.2).
     fn tcp_receive_data(&mut self, id: SocketId, seg: &Seg<'_>, now: crate::time::Instant) {
+        // What may be queued: the window offered, within the stack-wide
+        // memory bound (`super::memory`).
+        let Some((room, promised)) = self.tcp.conns.get(&id).map(|t| self.tcp_mem_rcv_room(t))
+        else {
+            return;
+        };
         let Some(t) = self.tcp.conns.get_mut(&id) else {
             return;
         };
@@ -704,7 +727,11 @@ impl Stack {
             t.ack_now = true;
             return;
         }
-        let n = t.rcvbuf.insert(delta, data);
+        let n = t.rcvbuf.insert_within(delta, data, room);
+        if room < promised && (delta as usize).saturating_add(data.len()) > room {
+            // Cut for memory, not by the window: the sender retransmits.
+            self.tcp.stats.mem_drops += 1;
+        }
         if delta > 0 {
             self.tcp.stats.ooo_segments += 1;
             t.ack_now = true;
@@ -712,6 +739,8 @@ impl Stack {
         }
         t.rcv_nxt = t.rcv_nxt.wrapping_add(n as u32);
         t.bytes_received += n as u64;
+        let full = data.len() >= t.mss as usize;
+        super::autotune::note_data_arrival(t, seg.opts.timestamp.map(|x| x.1), full, now);
         if had_gaps || n < data.len() {
             t.ack_now = true;
         }

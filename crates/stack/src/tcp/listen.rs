@@ -7,8 +7,12 @@ use std::collections::VecDeque;
 
 use crate::socket::SocketId;
 
-/// The largest backlog listen(2) accepts (Linux net.core.somaxconn).
+/// The largest backlog listen(2) accepts by default (Linux
+/// net.core.somaxconn); `kern.ipc.somaxconn` and io-pkt's
+/// `-p tcpip somaxconn=N` change it.
 pub const SOMAXCONN: u32 = 4096;
+/// The most `somaxconn` may be set to.
+pub const MAX_SOMAXCONN: u32 = 65_535;
 
 #[derive(Debug, Default)]
 pub struct Listener {
@@ -20,9 +24,11 @@ pub struct Listener {
 }
 
 impl Listener {
-    pub fn new(backlog: u32) -> Listener {
+    /// A listener whose queues hold `backlog` connections each, cut to
+    /// `somaxconn` (the stack's cap at the time of listen(2)).
+    pub fn new(backlog: u32, somaxconn: u32) -> Listener {
         Listener {
-            backlog: backlog.clamp(1, SOMAXCONN),
+            backlog: backlog.clamp(1, somaxconn.clamp(1, MAX_SOMAXCONN)),
             ..Listener::default()
         }
     }

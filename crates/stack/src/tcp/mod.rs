@@ -11,6 +11,9 @@
 //! - [`isn`]: initial sequence numbers (RFC 6528);
 //! - [`tcb`]: the connection block and its states;
 //! - [`buffers`]: send buffer, receive buffer with reassembly;
+//! - `autotune`: growing both buffers with the path (dynamic
+//!   right-sizing on receive, the congestion window on send);
+//! - `memory`: the stack-wide bound on buffered bytes (`tcp_mem`);
 //! - [`listen`]: listeners, SYN and accept queues;
 //! - `cookie`: SYN cookies (RFC 4987 section 3.6) when a SYN queue is full;
 //! - `input`: segment arrival (RFC 9293 section 3.10.7, RFC 5961);
@@ -30,6 +33,7 @@
 //! timer; path MTU probing (RFC 4821); ECN.
 
 mod api;
+mod autotune;
 pub mod buffers;
 pub mod cc;
 mod challenge;
@@ -40,6 +44,7 @@ mod info;
 mod input;
 pub mod isn;
 pub mod listen;
+mod memory;
 mod output;
 pub mod rtt;
 pub mod sack;
@@ -56,8 +61,10 @@ use crate::socket::{SocketId, SocketKind};
 use crate::stack::Stack;
 use crate::time::Instant;
 
+pub use autotune::BufTuning;
 pub(crate) use icmp::{kind_of_icmp4, kind_of_icmp6};
 pub use info::{TcpInfo, TcpInfoOptions};
+pub use memory::{MEM_MIN_PER_CONN, TcpMemory};
 pub use stats::TcpStats;
 pub use tcb::State;
 
@@ -93,6 +100,8 @@ pub struct TcpState {
     pub syncookies: bool,
     /// When the last SYN cookie went out.
     pub(crate) last_cookie: Option<Instant>,
+    /// Bytes held by all connections' buffers (`memory`).
+    pub mem: TcpMemory,
 }
 
 impl TcpState {
@@ -110,6 +119,7 @@ impl TcpState {
             sack_enabled: true,
             syncookies: true,
             last_cookie: None,
+            mem: TcpMemory::default(),
         }
     }
 
@@ -161,7 +171,11 @@ impl Stack {
             return None;
         }
         let id = self.sockets.insert(SocketKind::Tcp(TcpSocket {}))?;
-        self.tcp.conns.insert(id, tcb::Tcb::new(v6));
+        let mut t = tcb::Tcb::new(v6);
+        let (rcv, snd) = self.tcp_initial_bufs();
+        t.rcvbuf = buffers::RecvBuf::new(rcv);
+        t.sndbuf = buffers::SendBuf::new(snd);
+        self.tcp.conns.insert(id, t);
         Some(id)
     }
 
@@ -264,6 +278,7 @@ impl Stack {
         let Some(t) = self.tcp.conns.remove(&id) else {
             return;
         };
+        self.tcp_mem_release(id, &t);
         if let Some(a) = t.armed {
             self.tcp.timer_index.remove(&(a, id));
         }

@@ -93,9 +93,17 @@ impl Stack {
         len: usize,
     ) -> bool {
         let now = ctx.now();
+        // Under memory pressure the window is cut to a share
+        // (`super::memory`).
+        let clamp = self
+            .tcp
+            .conns
+            .get(&id)
+            .map_or(usize::MAX, |t| self.tcp_mem_wnd_clamp(t));
         let Some(t) = self.tcp.conns.get_mut(&id) else {
             return false;
         };
+        t.tune.wnd_clamp = clamp;
         let (Some(local), Some(remote)) = (t.local, t.remote) else {
             return false;
         };

@@ -57,4 +57,13 @@ pub struct TcpStats {
     pub icmp_ignored: u64,
     /// Connections whose MSS a path MTU report lowered.
     pub pmtu_shrinks: u64,
+    /// Times auto-tuning grew a receive buffer, and a send buffer.
+    pub rcvbuf_grown: u64,
+    pub sndbuf_grown: u64,
+    /// Times the stack came under memory pressure (buffered bytes past
+    /// three quarters of net.inet.tcp.mem_max).
+    pub mem_pressures: u64,
+    /// Segments whose data was cut because the stack-wide buffer limit
+    /// was reached.
+    pub mem_drops: u64,
 }

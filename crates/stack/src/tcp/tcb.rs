@@ -242,6 +242,8 @@ pub struct Tcb {
     pub armed: Option<Instant>,
     /// Listener state.
     pub listen: Option<super::listen::Listener>,
+    /// Buffer auto-tuning and memory accounting.
+    pub tune: super::autotune::BufTuning,
 }
 
 impl Tcb {
@@ -307,6 +309,7 @@ impl Tcb {
             orphan: false,
             armed: None,
             listen: None,
+            tune: super::autotune::BufTuning::default(),
         }
     }
 
@@ -342,34 +345,51 @@ impl Tcb {
             // peer is not stalled.
             return self.rcvbuf.cap.min(u32::MAX as usize) as u32;
         }
-        self.rcvbuf.space().min(u32::MAX as usize) as u32
+        // Under memory pressure the window offers no more than the
+        // connection's share (`super::memory`).
+        self.rcvbuf
+            .space()
+            .min(self.tune.wnd_clamp)
+            .min(u32::MAX as usize) as u32
     }
 
     /// Current receive window: up to the advertised edge, never less
     /// (RFC 9293 section 3.8.6: the window must not shrink).
     pub fn rcv_wnd(&self) -> u32 {
+        // A FIN may take RCV.NXT one past the edge: no window then, not
+        // a wrapped-around huge one.
+        if seq::lt(self.rcv_adv, self.rcv_nxt) {
+            return 0;
+        }
         self.rcv_adv.wrapping_sub(self.rcv_nxt).min(i32::MAX as u32)
     }
 
     /// The window to advertise, applying receiver-side silly window
     /// avoidance (RFC 9293 section 3.8.6.2.2): the right edge moves only
-    /// by at least min(buffer / 2, MSS).
+    /// by at least min(buffer / 2, MSS). The right edge never moves left
+    /// (RFC 9293 section 3.8.6, RFC 7323 section 2.4): when the scaled
+    /// field cannot say the window already offered exactly, it is rounded
+    /// up, as Linux does, never down.
     pub fn window_to_advertise(&mut self) -> u32 {
+        let offered = self.rcv_wnd();
         let space = self.rcv_space();
         let max_field = 65_535u32 << self.rcv_wscale;
         let space = space.min(max_field);
         let new_edge = self.rcv_nxt.wrapping_add(space);
         let step = (self.rcvbuf.cap as u32 / 2).min(self.mss).max(1);
+        let mut wnd = offered;
         if seq::gt(new_edge, self.rcv_adv)
-            && (new_edge.wrapping_sub(self.rcv_adv) >= step || seq::le(self.rcv_adv, self.rcv_nxt))
+            && (new_edge.wrapping_sub(self.rcv_adv) >= step || offered == 0)
         {
-            self.rcv_adv = new_edge;
+            wnd = space;
         }
-        if seq::lt(self.rcv_adv, self.rcv_nxt) {
-            self.rcv_adv = self.rcv_nxt;
+        // The field is shifted: round down to what it can say, unless
+        // that would take back part of the window already offered.
+        let unit = 1u32 << self.rcv_wscale;
+        let mut w = wnd >> self.rcv_wscale;
+        if (w << self.rcv_wscale) < offered {
+            w = offered.div_ceil(unit);
         }
-        // The field is shifted: round the edge down to what it can say.
-        let w = self.rcv_wnd() >> self.rcv_wscale;
         let w = w.min(65_535);
         self.rcv_adv = self.rcv_nxt.wrapping_add(w << self.rcv_wscale);
         w
@@ -481,5 +501,38 @@ mod tests {
         let w = t.window_to_advertise();
         assert_eq!(t.rcv_adv, edge);
         assert_eq!(w, ((1 << 20) - 100_000) >> 5);
+    }
+
+    #[test]
+    fn a_window_the_shift_cannot_say_exactly_is_rounded_up_not_down() {
+        let mut t = receiver(1 << 20, 1448);
+        t.rcv_wscale = 7;
+        assert_eq!(t.window_to_advertise(), 8192);
+        let edge = t.rcv_adv;
+        // 1000 bytes arrive and are not read: the window left, 1047576
+        // bytes, is not a multiple of 128. Rounding down would move the
+        // edge 24 bytes left; it is rounded up instead (104 bytes right).
+        t.rcvbuf.insert(0, &[0; 1000]);
+        t.rcv_nxt = t.rcv_nxt.wrapping_add(1000);
+        assert_eq!(t.window_to_advertise(), 8185);
+        assert_eq!(t.rcv_adv, edge.wrapping_add(104));
+    }
+
+    #[test]
+    fn under_memory_pressure_the_window_stops_opening_but_is_not_taken_back() {
+        let mut t = receiver(60_000, 1000);
+        assert_eq!(t.window_to_advertise(), 60_000);
+        let edge = t.rcv_adv;
+        t.rcvbuf.insert(0, &[0; 40_000]);
+        t.rcv_nxt = t.rcv_nxt.wrapping_add(40_000);
+        let mut out = vec![0u8; 40_000];
+        t.rcvbuf.read(&mut out, true);
+        // The buffer is empty again, but the stack allows 5000 bytes.
+        t.tune.wnd_clamp = 5000;
+        assert_eq!(t.window_to_advertise(), 20_000);
+        assert_eq!(t.rcv_adv, edge);
+        // Pressure over: the window opens to the whole buffer.
+        t.tune.wnd_clamp = usize::MAX;
+        assert_eq!(t.window_to_advertise(), 60_000);
     }
 }
