@@ -526,3 +526,28 @@ fn listen_backlogs_are_cut_to_somaxconn() {
     assert!(net.sim.stack(b).tcp.stats.listen_overflows > 0);
     assert_eq!(net.sim.stack(b).config.get("kern.ipc.somaxconn"), Some(3));
 }
+
+#[test]
+fn a_sender_held_back_by_the_peers_window_does_not_inflate_its_congestion_window() {
+    // RFC 7661: the receiver's locked 64 KiB buffer is the limit, so the
+    // congestion window has nothing to learn from the ACKs beyond it.
+    let small = [SockOpt::RecvBuf(64 * KIB)];
+    let mut net = net(
+        6,
+        Duration::from_millis(1),
+        Config::default(),
+        Config::default(),
+        Impairment::default(),
+    );
+    let l = listen(&mut net.sim, net.b, 80, 4, &small);
+    let pair = connect_many(&mut net, l, 80, 1, &[])[0];
+    let data = pattern(8 * MIB, 4);
+    transfer(&mut net, pair, &data, Duration::from_secs(600));
+    let info = net.sim.stack(net.a).tcp_info_of(pair.0).expect("tcp info");
+    let cwnd = info.snd_cwnd as usize;
+    assert!(
+        cwnd <= 4 * 64 * KIB,
+        "congestion window grew to {} KiB past a 64 KiB receive window",
+        cwnd / KIB
+    );
+}

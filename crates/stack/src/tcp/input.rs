@@ -626,7 +626,20 @@ impl Stack {
                 t.cc.on_partial_ack(acked, mss);
                 retransmit = true;
             }
-            None => t.cc.on_ack(acked, mss, now, t.rtt.srtt()),
+            // RFC 7661 section 4.1: the window grows only while it is
+            // what limits the sender. A sender held back by the peer's
+            // window or by the application would otherwise inflate cwnd
+            // without bound, and burst it out once the limit lifts.
+            None if cwnd_limited(
+                flight.saturating_add(acked),
+                t.cc.cwnd(),
+                t.cc.ssthresh(),
+                mss,
+            ) =>
+            {
+                t.cc.on_ack(acked, mss, now, t.rtt.srtt())
+            }
+            None => {}
         }
         self.tcp_sndbuf_expand(id);
         let Some(t) = self.tcp.conns.get_mut(&id) else {
@@ -750,5 +763,19 @@ impl Stack {
         } else if t.timers.delack.is_none() {
             t.timers.delack = Some(now + super::tcb::DELACK);
         }
+    }
+}
+
+/// Whether `flight` bytes outstanding when an ACK arrived show the
+/// congestion window was the sender's limit. In slow start the window
+/// doubles each round trip, so half used is enough (as Linux's
+/// `tcp_is_cwnd_limited`); in congestion avoidance it must be nearly
+/// full (within three segments, for ACK timing and the last partial
+/// segment).
+fn cwnd_limited(flight: u32, cwnd: u32, ssthresh: u32, mss: u32) -> bool {
+    if cwnd < ssthresh {
+        flight.saturating_mul(2) >= cwnd
+    } else {
+        flight.saturating_add(3 * mss) >= cwnd
     }
 }
