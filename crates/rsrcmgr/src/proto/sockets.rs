@@ -37,6 +37,10 @@ pub enum SockOptWire {
     /// SO_ERROR: the pending error as an errno, 0 if none (read only;
     /// reading clears it).
     Error(i32),
+    /// SIOCOUTQ: bytes written and not yet acknowledged by the peer (TCP)
+    /// or not yet sent (UDP), wherever they wait: the pair, io-pkt, the
+    /// stack (read only).
+    OutQueue(u32),
 }
 
 /// The name of an option to read.
@@ -63,6 +67,7 @@ pub enum SockOptNameWire {
     MaxSeg,
     Type,
     Error,
+    OutQueue,
 }
 
 /// Longest TCP_CONGESTION name accepted.
@@ -78,8 +83,8 @@ impl SockOptWire {
             {
                 Err(format!("bad congestion control name {n:?}"))
             }
-            SockOptWire::Type(_) | SockOptWire::Error(_) => {
-                Err("SO_TYPE and SO_ERROR can only be read".into())
+            SockOptWire::Type(_) | SockOptWire::Error(_) | SockOptWire::OutQueue(_) => {
+                Err("SO_TYPE, SO_ERROR and SIOCOUTQ can only be read".into())
             }
             _ => Ok(()),
         }
@@ -109,7 +114,9 @@ impl SockOptWire {
             SockOptWire::KeepCnt(n) => SockOpt::KeepCnt(n),
             SockOptWire::Congestion(s) => SockOpt::Congestion(s),
             SockOptWire::MaxSeg(n) => SockOpt::MaxSeg(n),
-            SockOptWire::Type(_) | SockOptWire::Error(_) => return None,
+            SockOptWire::Type(_) | SockOptWire::Error(_) | SockOptWire::OutQueue(_) => {
+                return None;
+            }
         })
     }
 
@@ -165,7 +172,9 @@ impl SockOptNameWire {
             SockOptNameWire::KeepCnt => SockOptName::KeepCnt,
             SockOptNameWire::Congestion => SockOptName::Congestion,
             SockOptNameWire::MaxSeg => SockOptName::MaxSeg,
-            SockOptNameWire::Type | SockOptNameWire::Error => return None,
+            SockOptNameWire::Type | SockOptNameWire::Error | SockOptNameWire::OutQueue => {
+                return None;
+            }
         })
     }
 }
