@@ -19,7 +19,7 @@ pub fn ioctl(req: c_ulong, errno: c_int) -> c_int {
 pub fn call(what: &str, errno: c_int) -> c_int {
     say_once(
         &format!("call/{what}"),
-        format!("{what} on a stack socket is not supported"),
+        format!("{what} is not supported by the stack's sockets"),
     );
     errno
 }
