@@ -22,7 +22,7 @@ use super::{Loop, StackHost};
 /// Bytes io-pkt holds for one client's sockets, by default.
 pub const BUFFER_LIMIT_PER_CLIENT: usize = 16 << 20;
 /// What a stream socket may always hold per direction.
-pub(crate) const FLOOR: usize = 4096;
+pub(crate) const FLOOR: usize = 1024;
 
 impl<H: StackHost> Loop<H> {
     fn share_limit(&self) -> usize {
