@@ -85,8 +85,9 @@ pub unsafe fn ours(
     // a negative int get it sign-extended.
     let req = req & 0xffff_ffff;
     Some(match req {
-        FIONBIO | FIONCLEX | FIOCLEX | FIOASYNC | FIOSETOWN | SIOCSPGRP | FIOGETOWN
-        | SIOCGPGRP => return None,
+        FIONBIO | FIONCLEX | FIOCLEX | FIOASYNC | FIOSETOWN | SIOCSPGRP | FIOGETOWN | SIOCGPGRP => {
+            return None;
+        }
         // A listener has no queues (Linux: EINVAL).
         FIONREAD | TIOCOUTQ if kind.listening() => Err(libc::EINVAL),
         FIONREAD if kind.dgram() => next_datagram_len(fd).and_then(|n| unsafe { put_int(arg, n) }),
@@ -95,8 +96,8 @@ pub unsafe fn ours(
         TIOCOUTQ => out_queue(fd).and_then(|n| unsafe { put_int(arg, n) }),
         SIOCATMARK if !kind.dgram() => unsafe { put_int(arg, 0) },
         SIOCGIFCONF => unsafe { ifconf(arg.cast()) },
-        SIOCGIFNAME | SIOCGIFFLAGS | SIOCGIFADDR | SIOCGIFBRDADDR | SIOCGIFNETMASK
-        | SIOCGIFMTU | SIOCGIFHWADDR | SIOCGIFINDEX => unsafe { ifreq(req, arg.cast()) },
+        SIOCGIFNAME | SIOCGIFFLAGS | SIOCGIFADDR | SIOCGIFBRDADDR | SIOCGIFNETMASK | SIOCGIFMTU
+        | SIOCGIFHWADDR | SIOCGIFINDEX => unsafe { ifreq(req, arg.cast()) },
         SIOCADDRT | SIOCDELRT | SIOCSIFFLAGS | SIOCSIFADDR | SIOCSIFDSTADDR | SIOCSIFBRDADDR
         | SIOCSIFNETMASK | SIOCSIFMTU | SIOCSIFNAME | SIOCSIFHWADDR | SIOCDARP | SIOCSARP => {
             crate::entry::say_once(
@@ -138,8 +139,9 @@ fn next_datagram_len(fd: c_int) -> Result<c_int, c_int> {
         )
     };
     match check(n) {
-        Ok(n) => Ok(c_int::try_from((n as usize).saturating_sub(DGRAM_HEADER_LEN))
-            .unwrap_or(c_int::MAX)),
+        Ok(n) => Ok(
+            c_int::try_from((n as usize).saturating_sub(DGRAM_HEADER_LEN)).unwrap_or(c_int::MAX),
+        ),
         Err(libc::EAGAIN) => Ok(0),
         Err(e) => Err(e),
     }

@@ -659,7 +659,11 @@ unsafe fn recvmsg_ours(
         let r = check(unsafe { f(fd, &mut plain, flags) });
         let n = match r {
             // SAFETY: the caller's iovecs.
-            Ok(0) => tcp_end::after_read(fd, unsafe { tcp_end::iov_len(plain.msg_iov, plain.msg_iovlen as usize) }, r),
+            Ok(0) => tcp_end::after_read(
+                fd,
+                unsafe { tcp_end::iov_len(plain.msg_iov, plain.msg_iovlen as usize) },
+                r,
+            ),
             r => tcp_end::after_read(fd, 0, r),
         }?;
         // SAFETY: the caller's msghdr.

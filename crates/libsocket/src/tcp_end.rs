@@ -56,5 +56,7 @@ pub unsafe fn iov_len(iov: *const libc::iovec, n: usize) -> usize {
     }
     // SAFETY: as the caller promised.
     let v = unsafe { std::slice::from_raw_parts(iov, n.min(1024)) };
-    v.iter().map(|e| e.iov_len).fold(0usize, usize::saturating_add)
+    v.iter()
+        .map(|e| e.iov_len)
+        .fold(0usize, usize::saturating_add)
 }

@@ -164,7 +164,10 @@ fn sha256_hex(data: &[u8]) -> String {
     let dir = common::fresh_dir("sha");
     let p = dir.join("d");
     std::fs::write(&p, data).expect("write");
-    let o = Command::new("sha256sum").arg(&p).output().expect("sha256sum");
+    let o = Command::new("sha256sum")
+        .arg(&p)
+        .output()
+        .expect("sha256sum");
     let _ = std::fs::remove_dir_all(&dir);
     String::from_utf8_lossy(&o.stdout)
         .split_whitespace()

@@ -148,5 +148,8 @@ fn what_io_pkt_holds_for_one_client_stays_within_its_share() {
         limited <= bound,
         "held {limited} bytes, more than the share {limit} plus the floors ({bound})"
     );
-    assert!(limited > 0, "the limited run held nothing: nothing was tested");
+    assert!(
+        limited > 0,
+        "the limited run held nothing: nothing was tested"
+    );
 }

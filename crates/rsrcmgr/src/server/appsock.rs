@@ -20,8 +20,8 @@ use mio::unix::SourceFd;
 use mio::{Interest, Token};
 use rustix::net::{AddressFamily, RecvFlags, SendFlags, Shutdown, SocketFlags, SocketType};
 
-use super::connect_gate::Gate;
 use super::conn::Conn;
+use super::connect_gate::Gate;
 use super::{Loop, StackHost};
 use crate::proto::errno::{self, errno_of};
 use crate::proto::{

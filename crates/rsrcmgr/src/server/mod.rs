@@ -40,8 +40,7 @@ pub use listen::StartError;
 
 use crate::proto::errno::{self, errno_of};
 use crate::proto::{
-    Event, Frame, Kind, ProtoError, Request, Response, StatEntry, decode_request_body,
-    encode_event,
+    Event, Frame, Kind, ProtoError, Request, Response, StatEntry, decode_request_body, encode_event,
 };
 use conn::{Conn, ReadOutcome};
 use listen::BoundPath;
