@@ -897,6 +897,13 @@ impl<H: StackHost> Loop<H> {
                     return Err(Response::error(errno::EBADF, "no such socket"));
                 };
                 let out = self.connect_outcome(&mut s);
+                // Established before its news reached the pump: the
+                // descriptor must be writable when connect(2) returns.
+                if matches!(out, Some(Response::Ok))
+                    && let Some(g) = s.gate.take()
+                {
+                    g.open(&s.end);
+                }
                 let r = match out {
                     Some(r) => Err(r),
                     None if s.waiters.len() >= MAX_WAITERS => Err(Response::error(
