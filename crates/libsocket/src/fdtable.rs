@@ -16,6 +16,9 @@ const V6: u8 = 4;
 const LISTENING: u8 = 8;
 /// A non-blocking connect whose outcome nobody has asked for yet.
 const CONNECTING: u8 = 16;
+/// The stack was asked once for the error that ended this TCP
+/// connection (see tcp_end.rs).
+const END_CHECKED: u8 = 32;
 
 static TABLE: [AtomicU8; MAX_FDS] = [const { AtomicU8::new(0) }; MAX_FDS];
 
@@ -102,7 +105,11 @@ pub fn set_connecting(fd: libc::c_int, on: bool) {
     }
 }
 
-/// Takes the "connect pending" mark: true for exactly one caller.
-pub fn take_connecting(fd: libc::c_int) -> bool {
-    slot(fd).is_some_and(|s| s.fetch_and(!CONNECTING, Ordering::AcqRel) & CONNECTING != 0)
+/// Takes the right to ask how the connection ended: true for exactly one
+/// caller per socket.
+pub fn take_end_check(fd: libc::c_int) -> bool {
+    slot(fd).is_some_and(|s| {
+        let v = s.fetch_or(END_CHECKED, Ordering::AcqRel);
+        v & OURS != 0 && v & END_CHECKED == 0
+    })
 }

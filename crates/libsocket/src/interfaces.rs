@@ -16,7 +16,7 @@ use crate::inet_addr;
 const NAME_ROOM: usize = 16;
 
 /// The stack's interfaces; None if it cannot be reached.
-fn list() -> Option<Vec<IfInfo>> {
+pub(crate) fn list() -> Option<Vec<IfInfo>> {
     match client::raw::call(&Request::ListInterfaces, None) {
         Ok((Response::Interfaces(v), _)) => Some(v),
         Ok(_) => None,
@@ -31,7 +31,7 @@ fn list() -> Option<Vec<IfInfo>> {
 
 /// Linux's IFF_* bits for an interface of the stack (whose flags are
 /// BSD's: MULTICAST differs).
-fn linux_flags(i: &IfInfo) -> c_uint {
+pub(crate) fn linux_flags(i: &IfInfo) -> c_uint {
     let mut f = 0;
     if i.up {
         f |= libc::IFF_UP;
@@ -51,7 +51,7 @@ fn linux_flags(i: &IfInfo) -> c_uint {
     f as c_uint
 }
 
-fn mask(v6: bool, plen: u8) -> IpAddr {
+pub(crate) fn mask(v6: bool, plen: u8) -> IpAddr {
     if v6 {
         let bits = u128::MAX
             .checked_shl(128 - u32::from(plen.min(128)))

@@ -25,9 +25,13 @@ mod fdtable;
 mod inet_addr;
 mod inherited;
 mod interfaces;
+mod ioctl;
 mod options;
 mod real;
+mod sendfile;
+mod tcp_end;
 mod tcp_info;
+mod unsupported;
 
 use std::os::fd::{BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
 
@@ -561,7 +565,12 @@ pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c
             let v = one_iov(buf, len);
             unsafe { dgram::recv(fd, &v, 1, flags) }.map(|r| r.len as ssize_t)
         }
-        _ => {
+        Some(_) => {
+            let f = real!(recv: fn(c_int, *mut c_void, size_t, c_int) -> ssize_t);
+            // SAFETY: the caller's arguments, unchanged.
+            tcp_end::after_read(fd, len, check(unsafe { f(fd, buf, len, flags) }))
+        }
+        None => {
             let f = real!(recv: fn(c_int, *mut c_void, size_t, c_int) -> ssize_t);
             // SAFETY: the caller's arguments, unchanged.
             check(unsafe { f(fd, buf, len, flags) })
@@ -595,7 +604,7 @@ pub unsafe extern "C" fn recvfrom(
         Some(_) => {
             let f = real!(recv: fn(c_int, *mut c_void, size_t, c_int) -> ssize_t);
             // SAFETY: the caller's buffer.
-            let n = check(unsafe { f(fd, buf, len, flags) })?;
+            let n = tcp_end::after_read(fd, len, check(unsafe { f(fd, buf, len, flags) }))?;
             // TCP reports no source address (the kernel writes length 0).
             if !addr.is_null() && !alen.is_null() {
                 // SAFETY: the caller's length.
@@ -648,7 +657,16 @@ unsafe fn recvmsg_ours(
         plain.msg_controllen = 0;
         let f = real!(recvmsg: fn(c_int, *mut msghdr, c_int) -> ssize_t);
         // SAFETY: a copy of the caller's msghdr.
-        let n = check(unsafe { f(fd, &mut plain, flags) })?;
+        let r = check(unsafe { f(fd, &mut plain, flags) });
+        let n = match r {
+            // SAFETY: the caller's iovecs.
+            Ok(0) => tcp_end::after_read(
+                fd,
+                unsafe { tcp_end::iov_len(plain.msg_iov, plain.msg_iovlen as usize) },
+                r,
+            ),
+            r => tcp_end::after_read(fd, 0, r),
+        }?;
         // SAFETY: the caller's msghdr.
         unsafe {
             (*m).msg_namelen = 0;
@@ -744,7 +762,12 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, len: size_t) -> ssize
             let v = one_iov(buf, len);
             unsafe { dgram::recv(fd, &v, 1, 0) }.map(|r| r.len as ssize_t)
         }
-        _ => {
+        Some(_) => {
+            let f = real!(read: fn(c_int, *mut c_void, size_t) -> ssize_t);
+            // SAFETY: the caller's arguments, unchanged.
+            tcp_end::after_read(fd, len, check(unsafe { f(fd, buf, len) }))
+        }
+        None => {
             let f = real!(read: fn(c_int, *mut c_void, size_t) -> ssize_t);
             // SAFETY: the caller's arguments, unchanged.
             check(unsafe { f(fd, buf, len) })
@@ -774,7 +797,18 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, n: c_int) -> ssize_
             let n = usize::try_from(n).map_err(|_| libc::EINVAL)?;
             unsafe { dgram::recv(fd, iov, n, 0) }.map(|r| r.len as ssize_t)
         }
-        _ => {
+        Some(_) => {
+            let f = real!(readv: fn(c_int, *const iovec, c_int) -> ssize_t);
+            // SAFETY: the caller's arguments, unchanged.
+            let r = check(unsafe { f(fd, iov, n) });
+            let len = match r {
+                // SAFETY: the caller's iovecs (the call accepted them).
+                Ok(0) => unsafe { tcp_end::iov_len(iov, usize::try_from(n).unwrap_or(0)) },
+                _ => 0,
+            };
+            tcp_end::after_read(fd, len, r)
+        }
+        None => {
             let f = real!(readv: fn(c_int, *const iovec, c_int) -> ssize_t);
             // SAFETY: the caller's arguments, unchanged.
             check(unsafe { f(fd, iov, n) })
@@ -807,7 +841,7 @@ pub unsafe extern "C" fn __read_chk(
     len: size_t,
     buflen: size_t,
 ) -> ssize_t {
-    if len <= buflen && fdtable::get(fd).is_some_and(|k| k.dgram()) {
+    if len <= buflen && fdtable::get(fd).is_some() {
         return unsafe { read(fd, buf, len) };
     }
     let f = real!(__read_chk: fn(c_int, *mut c_void, size_t, size_t) -> ssize_t);
@@ -823,7 +857,7 @@ pub unsafe extern "C" fn __recv_chk(
     buflen: size_t,
     flags: c_int,
 ) -> ssize_t {
-    if len <= buflen && fdtable::get(fd).is_some_and(|k| k.dgram()) {
+    if len <= buflen && fdtable::get(fd).is_some() {
         return unsafe { recv(fd, buf, len, flags) };
     }
     let f = real!(__recv_chk: fn(c_int, *mut c_void, size_t, size_t, c_int) -> ssize_t);
@@ -930,26 +964,21 @@ pub extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
     fcntl(fd, cmd, arg)
 }
 
-/// ioctl, variadic like fcntl. FIONREAD on a UDP socket counts the next
-/// datagram's payload, not our header; the rest (FIONBIO...) works on the
-/// descriptor itself.
+/// ioctl, variadic like fcntl: on our sockets as ioctl.rs says, on
+/// anything else the C library's.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ioctl(fd: c_int, req: c_ulong, arg: *mut c_void) -> c_int {
-    let f = real!(ioctl: fn(c_int, c_ulong, *mut c_void) -> c_int);
-    // SAFETY: the caller's arguments, unchanged.
-    let r = unsafe { f(fd, req, arg) };
-    if r >= 0
-        && req == libc::FIONREAD as c_ulong
-        && !arg.is_null()
-        && fdtable::get(fd).is_some_and(|k| k.dgram())
-    {
-        // SAFETY: FIONREAD wrote an int there.
-        unsafe {
-            let p = arg.cast::<c_int>();
-            *p = (*p - client::raw::DGRAM_HEADER_LEN as c_int).max(0);
+    guard(-1, || {
+        if let Some(kind) = fdtable::get(fd)
+            // SAFETY: the caller's argument for its request.
+            && let Some(r) = unsafe { ioctl::ours(fd, kind, req, arg) }
+        {
+            return r;
         }
-    }
-    r
+        let f = real!(ioctl: fn(c_int, c_ulong, *mut c_void) -> c_int);
+        // SAFETY: the caller's arguments, unchanged.
+        check(unsafe { f(fd, req, arg) })
+    })
 }
 
 // ---- the stack's interfaces ----

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::BorrowedFd;
 use std::time::Duration;
 
-use client::raw::{self, Request, SockOptNameWire as N, SockOptWire as O};
+use client::raw::{self, SockOptNameWire as N, SockOptWire as O};
 use libc::{c_int, c_void, socklen_t};
 
 use crate::entry::{errno_of, say_once};
@@ -359,22 +359,38 @@ unsafe fn write_bytes(b: &[u8], val: *mut c_void, len: *mut socklen_t) -> Result
     Ok(0)
 }
 
-/// SO_ERROR. After a non-blocking connect the first reader learns the
-/// outcome: the stack is asked to answer once the handshake ends (on
-/// loopback at once; elsewhere it may wait that long).
+/// SO_ERROR, without waiting: 0 while a non-blocking connect is under
+/// way, as the kernel's. The descriptor turns writable only when the
+/// attempt ends (io-pkt keeps it unwritable until then; docs/protocol.md,
+/// "Connecting"), so a program that waits for POLLOUT reads the outcome
+/// here.
 fn so_error(fd: BorrowedFd<'_>) -> Result<i32, c_int> {
     use std::os::fd::AsRawFd;
-    let mut outcome = 0;
-    if fdtable::take_connecting(fd.as_raw_fd())
-        && let Err(e) = raw::call_alone(&Request::ConnectWait, fd, Some(CONNECT_WAIT))
-    {
-        outcome = errno_of(&e);
-    }
-    let pending = match raw::getopt(fd, N::Error).map_err(|e| errno_of(&e))? {
+    let code = match raw::getopt(fd, N::Error).map_err(|e| errno_of(&e))? {
         O::Error(c) => c,
         _ => 0,
     };
-    Ok(if outcome != 0 { outcome } else { pending })
+    // The pair's own pending error (set when io-pkt closed its end after
+    // a failed connect) is read with it, so poll stops reporting POLLERR,
+    // as after reading a kernel socket's SO_ERROR.
+    let f = real!(getsockopt: fn(c_int, c_int, c_int, *mut c_void, *mut socklen_t) -> c_int);
+    let mut v: c_int = 0;
+    let mut l = std::mem::size_of::<c_int>() as socklen_t;
+    // SAFETY: an int-sized buffer and its length.
+    unsafe {
+        f(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&raw mut v).cast(),
+            &mut l,
+        )
+    };
+    if code != 0 {
+        // The attempt is over: a later connect starts afresh.
+        fdtable::set_connecting(fd.as_raw_fd(), false);
+    }
+    Ok(code)
 }
 
 /// getsockopt on one of our sockets.
@@ -470,6 +486,7 @@ pub unsafe fn get(
             O::Ttl(v) | O::MulticastTtl(v) | O::Type(v) => write_int(i32::from(v), val, len),
             O::MaxSeg(v) => write_int(i32::from(v), val, len),
             O::Error(v) => write_int(v, val, len),
+            O::OutQueue(v) => write_int(i32::try_from(v).unwrap_or(i32::MAX), val, len),
             O::JoinGroup(..) | O::LeaveGroup(..) => Err(libc::ENOPROTOOPT),
         }
     }

@@ -40,6 +40,10 @@ pub enum SockOptWire {
     Error(i32),
     /// TCP_INFO: the connection's state, timers and counters (read only).
     TcpInfo(TcpInfoWire),
+    /// SIOCOUTQ: bytes written and not yet acknowledged by the peer (TCP)
+    /// or not yet sent (UDP), wherever they wait: the pair, io-pkt, the
+    /// stack (read only).
+    OutQueue(u32),
 }
 
 /// The name of an option to read.
@@ -67,6 +71,7 @@ pub enum SockOptNameWire {
     Type,
     Error,
     TcpInfo,
+    OutQueue,
 }
 
 /// Longest TCP_CONGESTION name accepted.
@@ -82,8 +87,11 @@ impl SockOptWire {
             {
                 Err(format!("bad congestion control name {n:?}"))
             }
-            SockOptWire::Type(_) | SockOptWire::Error(_) | SockOptWire::TcpInfo(_) => {
-                Err("SO_TYPE, SO_ERROR and TCP_INFO can only be read".into())
+            SockOptWire::Type(_)
+            | SockOptWire::Error(_)
+            | SockOptWire::TcpInfo(_)
+            | SockOptWire::OutQueue(_) => {
+                Err("SO_TYPE, SO_ERROR, TCP_INFO and SIOCOUTQ can only be read".into())
             }
             _ => Ok(()),
         }
@@ -113,7 +121,10 @@ impl SockOptWire {
             SockOptWire::KeepCnt(n) => SockOpt::KeepCnt(n),
             SockOptWire::Congestion(s) => SockOpt::Congestion(s),
             SockOptWire::MaxSeg(n) => SockOpt::MaxSeg(n),
-            SockOptWire::Type(_) | SockOptWire::Error(_) | SockOptWire::TcpInfo(_) => {
+            SockOptWire::Type(_)
+            | SockOptWire::Error(_)
+            | SockOptWire::TcpInfo(_)
+            | SockOptWire::OutQueue(_) => {
                 return None;
             }
         })
@@ -171,7 +182,10 @@ impl SockOptNameWire {
             SockOptNameWire::KeepCnt => SockOptName::KeepCnt,
             SockOptNameWire::Congestion => SockOptName::Congestion,
             SockOptNameWire::MaxSeg => SockOptName::MaxSeg,
-            SockOptNameWire::Type | SockOptNameWire::Error | SockOptNameWire::TcpInfo => {
+            SockOptNameWire::Type
+            | SockOptNameWire::Error
+            | SockOptNameWire::TcpInfo
+            | SockOptNameWire::OutQueue => {
                 return None;
             }
         })

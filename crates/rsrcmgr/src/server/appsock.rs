@@ -21,6 +21,7 @@ use mio::{Interest, Token};
 use rustix::net::{AddressFamily, RecvFlags, SendFlags, Shutdown, SocketFlags, SocketType};
 
 use super::conn::Conn;
+use super::connect_gate::Gate;
 use super::{Loop, StackHost};
 use crate::proto::errno::{self, errno_of};
 use crate::proto::{
@@ -49,6 +50,9 @@ pub(crate) struct Tomb {
     local: Option<SocketAddr>,
     peer: Option<SocketAddr>,
     error: Option<i32>,
+    /// Ended by a failed connect (what a later `ConnectWait` says once
+    /// the error was read).
+    connect_failed: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +93,25 @@ pub(crate) struct AppSock {
     waiters: Vec<(Token, u32)>,
     /// The error that ended the connection, for SO_ERROR.
     error: Option<i32>,
+    /// A connect under way keeps the application's end unwritable.
+    gate: Option<Gate>,
+    /// The connect failed: the socket closes (its end with the gate's
+    /// filler unread).
+    connect_failed: bool,
+    /// Both directions of our end are shut after the connection ended
+    /// with an error (reset, timeout).
+    pair_shut: bool,
+    /// Bytes held here, as counted against the creator's share.
+    held: usize,
+}
+
+impl AppSock {
+    /// Bytes held here for the application, either way.
+    fn held_now(&self) -> usize {
+        self.from_app.len().saturating_sub(self.from_off)
+            + self.to_app.len().saturating_sub(self.to_off)
+            + self.dgram_out.as_ref().map_or(0, |(_, d)| d.len())
+    }
 }
 
 /// What a pump found.
@@ -218,6 +241,10 @@ impl<H: StackHost> Loop<H> {
                 announced: false,
                 waiters: Vec::new(),
                 error: None,
+                gate: None,
+                connect_failed: false,
+                pair_shut: false,
+                held: 0,
             },
         );
         Ok(theirs)
@@ -257,6 +284,7 @@ impl<H: StackHost> Loop<H> {
                         local,
                         peer,
                         error: s.error,
+                        connect_failed: s.connect_failed,
                     },
                 )
                 .is_none()
@@ -264,6 +292,7 @@ impl<H: StackHost> Loop<H> {
                 self.tomb_order.push_back(s.key);
             }
         }
+        self.account_held(s.creator, s.held, 0);
         let raw = s.end.as_raw_fd();
         let _ = self.poll.registry().deregister(&mut SourceFd(&raw));
         self.app_tokens.remove(&s.token);
@@ -303,6 +332,9 @@ impl<H: StackHost> Loop<H> {
             Class::Listener => self.pump_listener(&mut s),
         };
         self.answer_waiters(&mut s);
+        let held = s.held_now();
+        self.account_held(s.creator, s.held, held);
+        s.held = held;
         if p.close {
             self.drop_app(s);
             return;
@@ -353,9 +385,48 @@ impl<H: StackHost> Loop<H> {
         None
     }
 
+    /// A connect under way: the gate opens when it ends. `Some` when
+    /// there is nothing more to do this turn.
+    fn pump_gate(&mut self, s: &mut AppSock) -> Option<Pumped> {
+        let gate = s.gate.take()?;
+        match self.connect_outcome(s) {
+            None => {
+                s.gate = Some(gate);
+                Some(Pumped {
+                    close: false,
+                    more: false,
+                })
+            }
+            Some(Response::Ok) => {
+                gate.open(&s.end);
+                None
+            }
+            Some(other) => {
+                if s.error.is_none() {
+                    let code = match other {
+                        Response::Error(e) => e.code,
+                        _ => errno::ECONNREFUSED,
+                    };
+                    s.error = Some(code);
+                }
+                gate.fail();
+                s.connect_failed = true;
+                Some(Pumped {
+                    close: true,
+                    more: false,
+                })
+            }
+        }
+    }
+
     fn pump_stream(&mut self, s: &mut AppSock) -> Pumped {
+        if let Some(p) = self.pump_gate(s) {
+            return p;
+        }
         let id = s.id;
         let mut more = false;
+        // What each direction may hold here at most (the client's share).
+        let share = self.stream_share(s.creator, s.held, CHUNK);
         // Application to stack: read only while the stack takes it, so a
         // full stack fills the pair and the application blocks.
         let mut budget = CHUNK;
@@ -370,7 +441,7 @@ impl<H: StackHost> Loop<H> {
                     more = true;
                     break;
                 }
-                let mut buf = vec![0u8; budget.min(CHUNK)];
+                let mut buf = vec![0u8; budget.min(share)];
                 match rustix::io::read(&s.end, &mut buf) {
                     Ok(0) => {
                         s.app_eof = true;
@@ -407,7 +478,11 @@ impl<H: StackHost> Loop<H> {
                 Ok(n) => s.from_off += n,
                 Err(e) if would_block(&e) => break,
                 Err(e) => {
-                    s.error.get_or_insert(errno_of(&e));
+                    // EPIPE (the connection is closed) is no pending
+                    // error; a reset or a timeout is (SO_ERROR, read).
+                    if !matches!(e, Error::BrokenPipe) {
+                        s.error.get_or_insert(errno_of(&e));
+                    }
                     s.send_dead = true;
                     s.from_app.clear();
                     s.from_off = 0;
@@ -441,7 +516,7 @@ impl<H: StackHost> Loop<H> {
                 more = true;
                 break;
             }
-            let mut buf = vec![0u8; budget.min(CHUNK)];
+            let mut buf = vec![0u8; budget.min(share)];
             match self
                 .host
                 .with_stack(|st, c| st.socket_recv(c, id, &mut buf, false))
@@ -455,16 +530,42 @@ impl<H: StackHost> Loop<H> {
                     buf.truncate(r.len);
                     s.to_app = buf;
                 }
-                Err(e) if would_block(&e) => break,
+                // Once the stack refused data for good, nothing more
+                // comes either: the connection is over.
+                Err(e) if would_block(&e) && !s.send_dead => break,
                 Err(e) => {
-                    s.error.get_or_insert(errno_of(&e));
+                    if !would_block(&e) {
+                        s.error.get_or_insert(errno_of(&e));
+                    }
                     s.stack_eof = true;
-                    let _ = rustix::net::shutdown(&s.end, Shutdown::Write);
+                    self.end_pair(s);
+                    more = true;
                 }
             }
         }
         let close = s.app_eof && s.from_off >= s.from_app.len() && hung_up(&s.end);
         Pumped { close, more }
+    }
+
+    /// The connection ended by an error (a reset, a timeout) or is closed
+    /// for sending: io-pkt's end is shut both ways once what came before
+    /// is in the pair. The application then reads what is left, then end
+    /// of stream (which the library turns into the pending error, as the
+    /// kernel's read returns ECONNRESET), and its writes fail with EPIPE
+    /// (SIGPIPE unless MSG_NOSIGNAL), as on a kernel socket after a reset.
+    /// Our end then reports a hang-up and the socket closes, its names and
+    /// error kept (`Tomb`).
+    fn end_pair(&mut self, s: &mut AppSock) {
+        if s.pair_shut {
+            return;
+        }
+        let how = if s.error.is_some() || s.send_dead {
+            s.pair_shut = true;
+            Shutdown::Both
+        } else {
+            Shutdown::Write
+        };
+        let _ = rustix::net::shutdown(&s.end, how);
     }
 
     fn pump_listener(&mut self, s: &mut AppSock) -> Pumped {
@@ -527,7 +628,12 @@ impl<H: StackHost> Loop<H> {
                 {
                     Ok(_) => {}
                     Err(Error::WouldBlock) => {
-                        s.dgram_out = Some((dst, data));
+                        // Wait for room, unless the client holds its share
+                        // already: then the datagram is lost, as one the
+                        // kernel has no buffer for.
+                        if self.may_hold(s.creator, s.held, data.len()) {
+                            s.dgram_out = Some((dst, data));
+                        }
                         break;
                     }
                     Err(e) => self.dgram_error(s, errno_of(&e)),
@@ -573,7 +679,17 @@ impl<H: StackHost> Loop<H> {
                     SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
                 ) {
                     Ok(_) => {}
-                    Err(e) if is_again(e) => break,
+                    Err(e) if is_again(e) => {
+                        // The application's end is full: keep the datagram
+                        // for later within the client's share, else drop
+                        // it as a full receive buffer does; the stack
+                        // keeps the ones after it.
+                        if !self.may_hold(s.creator, s.held, s.to_app.len()) {
+                            s.to_app.clear();
+                            s.to_off = 0;
+                        }
+                        break;
+                    }
                     Err(_) => {}
                 }
                 s.to_app.clear();
@@ -641,6 +757,26 @@ impl<H: StackHost> Loop<H> {
             &h.encode(),
             SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
         );
+    }
+
+    /// SIOCOUTQ: what the application wrote that has not left yet: in
+    /// the pair, here, and in the stack's send buffer (unacknowledged
+    /// bytes included, as the kernel counts them).
+    fn out_queue(&self, id: SocketId) -> u32 {
+        let Some(s) = self.apps.get(&id) else {
+            return 0;
+        };
+        let in_pair = rustix::io::ioctl_fionread(&s.end).unwrap_or(0) as usize;
+        let here = s.from_app.len().saturating_sub(s.from_off)
+            + s.dgram_out.as_ref().map_or(0, |(_, d)| d.len());
+        let stack = self.host.with_stack(|st, _| {
+            st.socket_list()
+                .into_iter()
+                .find(|i| i.id == id)
+                .map_or(0, |i| i.send_queue)
+        });
+        let filler_free = if s.gate.is_some() { 0 } else { in_pair };
+        u32::try_from(filler_free + here + stack).unwrap_or(u32::MAX)
     }
 
     /// The socket named by the descriptor sent with a request.
@@ -745,6 +881,13 @@ impl<H: StackHost> Loop<H> {
             ),
             Request::Connect { addr } => {
                 let r = self.host.with_stack(|st, c| st.socket_connect(c, id, addr));
+                if matches!(r, Err(Error::InProgress))
+                    && let (Some(fd), Some(s)) = (fd, self.apps.get_mut(&id))
+                    && s.class == Class::Stream
+                    && s.gate.is_none()
+                {
+                    s.gate = Gate::shut(fd, &s.end);
+                }
                 // Data the application wrote meanwhile may go now.
                 self.again.insert(id);
                 done(r, &format!("connect {addr}"))
@@ -754,6 +897,13 @@ impl<H: StackHost> Loop<H> {
                     return Err(Response::error(errno::EBADF, "no such socket"));
                 };
                 let out = self.connect_outcome(&mut s);
+                // Established before its news reached the pump: the
+                // descriptor must be writable when connect(2) returns.
+                if matches!(out, Some(Response::Ok))
+                    && let Some(g) = s.gate.take()
+                {
+                    g.open(&s.end);
+                }
                 let r = match out {
                     Some(r) => Err(r),
                     None if s.waiters.len() >= MAX_WAITERS => Err(Response::error(
@@ -844,6 +994,9 @@ impl<H: StackHost> Loop<H> {
                     let code = e.as_ref().map(errno_of).or(mine).unwrap_or(0);
                     Response::Opt(SockOptWire::Error(code))
                 }
+                SockOptNameWire::OutQueue => {
+                    Response::Opt(SockOptWire::OutQueue(self.out_queue(id)))
+                }
                 SockOptNameWire::Type => {
                     let dgram = self.apps.get(&id).is_some_and(|s| s.class == Class::Dgram);
                     Response::Opt(SockOptWire::Type(if dgram { 2 } else { 1 }))
@@ -897,8 +1050,17 @@ fn tomb_answer(t: &mut Tomb, req: &Request) -> Response {
         Request::GetOpt {
             name: SockOptNameWire::TcpInfo,
         } => Response::Opt(SockOptWire::TcpInfo(TcpInfoWire::closed())),
+        Request::GetOpt {
+            name: SockOptNameWire::OutQueue,
+        } => Response::Opt(SockOptWire::OutQueue(0)),
         // Both directions are shut already.
         Request::Shutdown { .. } => Response::Ok,
+        // The outcome of a connect that failed, until SO_ERROR read it.
+        Request::ConnectWait => match t.error {
+            Some(code) => Response::error(code, "connect failed"),
+            None if t.connect_failed => Response::error(errno::ECONNABORTED, "connect failed"),
+            None => Response::Ok,
+        },
         _ => Response::error(errno::EINVAL, "the connection is finished"),
     }
 }

@@ -13,7 +13,9 @@
 //! on readiness of either side.
 
 mod appsock;
+mod buffer_share;
 mod conn;
+mod connect_gate;
 pub(crate) mod handle;
 mod host;
 mod listen;
@@ -31,13 +33,14 @@ use mio::net::UnixListener;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 pub use appsock::{MAX_APP_SOCKETS, MAX_APP_SOCKETS_PER_CLIENT};
+pub use buffer_share::BUFFER_LIMIT_PER_CLIENT;
 pub use conn::{MAX_ASYNC_PER_CLIENT, MAX_SOCKETS_PER_CLIENT, OUTPUT_LIMIT, OUTPUT_PAUSE};
 pub use host::StackHost;
 pub use listen::StartError;
 
 use crate::proto::errno::{self, errno_of};
 use crate::proto::{
-    Event, Frame, Kind, ProtoError, Request, Response, decode_request_body, encode_event,
+    Event, Frame, Kind, ProtoError, Request, Response, StatEntry, decode_request_body, encode_event,
 };
 use conn::{Conn, ReadOutcome};
 use listen::BoundPath;
@@ -76,6 +79,8 @@ struct Shared {
     stop: AtomicBool,
     ready: Mutex<BTreeSet<SocketId>>,
     done: Mutex<Vec<Completion>>,
+    /// Bytes io-pkt may hold for one client's application sockets.
+    buffer_limit: AtomicUsize,
 }
 
 /// Tells the server that a socket has news (the daemon's
@@ -138,6 +143,7 @@ impl Server {
             stop: AtomicBool::new(false),
             ready: Mutex::new(BTreeSet::new()),
             done: Mutex::new(Vec::new()),
+            buffer_limit: AtomicUsize::new(BUFFER_LIMIT_PER_CLIENT),
         });
         let mut lp = Loop {
             host,
@@ -152,6 +158,7 @@ impl Server {
             app_tokens: HashMap::new(),
             app_keys: HashMap::new(),
             app_counts: HashMap::new(),
+            app_held: HashMap::new(),
             again: BTreeSet::new(),
             tombs: HashMap::new(),
             tomb_order: std::collections::VecDeque::new(),
@@ -180,6 +187,12 @@ impl Server {
             },
             Notifier { shared },
         ))
+    }
+
+    /// Sets the bytes io-pkt may hold for one client's application
+    /// sockets ([`BUFFER_LIMIT_PER_CLIENT`] unless changed).
+    pub fn set_buffer_limit_per_client(&self, bytes: usize) {
+        self.shared.buffer_limit.store(bytes, Ordering::Relaxed);
     }
 
     /// `<prefix>/dev/socket`.
@@ -225,6 +238,8 @@ struct Loop<H: StackHost> {
     app_keys: HashMap<(u64, u64), SocketId>,
     /// Application sockets each connection created and that are open.
     app_counts: HashMap<Token, usize>,
+    /// Bytes held for each connection's application sockets.
+    app_held: HashMap<Token, usize>,
     /// Finished TCP connections, by the application end's key.
     tombs: HashMap<(u64, u64), appsock::Tomb>,
     tomb_order: std::collections::VecDeque<(u64, u64)>,
@@ -457,10 +472,24 @@ impl<H: StackHost> Loop<H> {
                     },
                 }
             }
-            other => self
-                .host
-                .with_stack(|s, c| handle::handle_stack_request(s, c, &other))
-                .unwrap_or_else(|| Response::error(errno::ENOSYS, "request not supported")),
+            other => {
+                let mut r = self
+                    .host
+                    .with_stack(|s, c| handle::handle_stack_request(s, c, &other))
+                    .unwrap_or_else(|| Response::error(errno::ENOSYS, "request not supported"));
+                if let Response::Stats(v) = &mut r {
+                    let (all, max) = self.held_totals();
+                    v.push(StatEntry {
+                        name: "sockets.buffered_bytes".into(),
+                        value: all,
+                    });
+                    v.push(StatEntry {
+                        name: "sockets.buffered_bytes_max_client".into(),
+                        value: max,
+                    });
+                }
+                r
+            }
         };
         conn.respond(id, &resp);
     }
