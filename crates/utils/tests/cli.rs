@@ -379,10 +379,14 @@ fn sysctl_reads_writes_and_refuses() {
     assert_eq!(s.ok(&["sysctl", "-n", "net.inet.ip.ttl"]), "32\n");
     let all = s.ok(&["sysctl", "-a"]);
     assert!(all.lines().any(|l| l == "net.inet.ip.ttl = 32"));
+    // Every line is `name = value`, in the BSD trees (net., and kern.
+    // for kern.ipc.somaxconn).
     assert!(
         all.lines()
-            .all(|l| l.starts_with("net.") && l.contains(" = "))
+            .all(|l| (l.starts_with("net.") || l.starts_with("kern.")) && l.contains(" = ")),
+        "{all}"
     );
+    assert!(all.lines().any(|l| l.starts_with("kern.ipc.somaxconn = ")));
     assert_eq!(s.ok(&["sysctl"]), all);
     // A subtree.
     let sub = s.ok(&["sysctl", "net.inet6"]);
