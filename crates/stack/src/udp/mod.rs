@@ -82,6 +82,8 @@ pub struct UdpState {
     pub(crate) groups6: HashMap<(IfIndex, Ipv6Addr), u32>,
     pub stats: UdpStats,
     pub igmp: IgmpStats,
+    /// Reports scheduled in answer to IGMP and MLD queries.
+    pub(crate) queries: crate::group_query::PendingReports,
 }
 
 impl UdpState {
