@@ -16,6 +16,10 @@ const V6: u8 = 4;
 const LISTENING: u8 = 8;
 /// A non-blocking connect whose outcome nobody has asked for yet.
 const CONNECTING: u8 = 16;
+/// A UDP socket this process connected: send() without an address has a
+/// destination. Only a hint that saves asking the stack (another holder
+/// of the socket may connect it, so its absence proves nothing).
+const PEER: u8 = 32;
 
 static TABLE: [AtomicU8; MAX_FDS] = [const { AtomicU8::new(0) }; MAX_FDS];
 
@@ -45,6 +49,9 @@ impl Kind {
     }
     pub fn connecting(self) -> bool {
         self.0 & CONNECTING != 0
+    }
+    pub fn has_peer(self) -> bool {
+        self.0 & PEER != 0
     }
 }
 
@@ -105,4 +112,14 @@ pub fn set_connecting(fd: libc::c_int, on: bool) {
 /// Takes the "connect pending" mark: true for exactly one caller.
 pub fn take_connecting(fd: libc::c_int) -> bool {
     slot(fd).is_some_and(|s| s.fetch_and(!CONNECTING, Ordering::AcqRel) & CONNECTING != 0)
+}
+
+pub fn set_peer(fd: libc::c_int, on: bool) {
+    if let Some(s) = slot(fd) {
+        if on {
+            s.fetch_or(PEER, Ordering::AcqRel);
+        } else {
+            s.fetch_and(!PEER, Ordering::AcqRel);
+        }
+    }
 }

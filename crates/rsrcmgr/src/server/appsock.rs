@@ -10,7 +10,7 @@
 //! a kernel socket; the socket closes when every copy of the application's
 //! end is closed (the server's end then reports a hang-up).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use iopkt_stack::Error;
@@ -82,7 +82,9 @@ pub(crate) struct AppSock {
     /// End of the stack's stream passed on (our end shut for writing).
     stack_eof: bool,
     /// Datagram: one message from the application waiting for room.
-    dgram_out: Option<(Option<SocketAddr>, Vec<u8>)>,
+    /// A datagram the stack could not take yet: its destination, source
+    /// (IP_PKTINFO) and payload.
+    dgram_out: Option<(Option<SocketAddr>, Option<(IpAddr, u32)>, Vec<u8>)>,
     /// Listener: a notification byte is out and not yet answered by `Accept`.
     announced: bool,
     /// `ConnectWait` requests: (connection, request id).
@@ -520,14 +522,16 @@ impl<H: StackHost> Loop<H> {
         let mut buf = vec![0u8; DGRAM_HEADER_LEN + MAX_DGRAM_PAYLOAD + 1];
         // Application to stack, a datagram at a time.
         loop {
-            if let Some((dst, data)) = s.dgram_out.take() {
-                match self
-                    .host
-                    .with_stack(|st, c| st.socket_send(c, id, &data, dst))
-                {
+            if let Some((dst, src, data)) = s.dgram_out.take() {
+                match self.host.with_stack(|st, c| match src {
+                    Some((ip, ifindex)) => {
+                        st.socket_send_from(c, id, &data, dst, Some(ip), ifindex)
+                    }
+                    None => st.socket_send(c, id, &data, dst),
+                }) {
                     Ok(_) => {}
                     Err(Error::WouldBlock) => {
-                        s.dgram_out = Some((dst, data));
+                        s.dgram_out = Some((dst, src, data));
                         break;
                     }
                     Err(e) => self.dgram_error(s, errno_of(&e)),
@@ -554,7 +558,7 @@ impl<H: StackHost> Loop<H> {
                     match DgramHeader::decode(msg) {
                         Ok(h) => {
                             let payload = msg.get(DGRAM_HEADER_LEN..).unwrap_or_default();
-                            s.dgram_out = Some((h.addr, payload.to_vec()));
+                            s.dgram_out = Some((h.addr, h.pktinfo, payload.to_vec()));
                         }
                         Err(_) => self.dgram_error(s, errno::EINVAL),
                     }
@@ -861,6 +865,10 @@ impl<H: StackHost> Loop<H> {
                 Some(a) => Response::Addr(Some(a)),
                 None => Response::error(errno::ENOTCONN, "the socket is not connected"),
             },
+            Request::Disconnect => done(
+                self.host.with_stack(|st, _| st.socket_disconnect(id)),
+                "connect AF_UNSPEC",
+            ),
             _ => Response::error(errno::ENOSYS, "request not supported"),
         };
         Err(resp)
