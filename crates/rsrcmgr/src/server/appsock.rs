@@ -82,9 +82,8 @@ pub(crate) struct AppSock {
     /// End of the stack's stream passed on (our end shut for writing).
     stack_eof: bool,
     /// Datagram: one message from the application waiting for room.
-    /// A datagram the stack could not take yet: its destination, source
-    /// (IP_PKTINFO) and payload.
-    dgram_out: Option<(Option<SocketAddr>, Option<(IpAddr, u32)>, Vec<u8>)>,
+    /// A datagram the stack could not take yet.
+    dgram_out: Option<PendingDgram>,
     /// Listener: a notification byte is out and not yet answered by `Accept`.
     announced: bool,
     /// `ConnectWait` requests: (connection, request id).
@@ -98,6 +97,10 @@ struct Pumped {
     close: bool,
     more: bool,
 }
+
+/// A datagram from the application: its destination (None: the peer),
+/// the source it chose (IP_PKTINFO: address and interface) and payload.
+type PendingDgram = (Option<SocketAddr>, Option<(IpAddr, u32)>, Vec<u8>);
 
 fn io_errno(e: &std::io::Error) -> i32 {
     e.raw_os_error().unwrap_or(errno::EINVAL)
