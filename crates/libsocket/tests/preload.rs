@@ -488,13 +488,13 @@ fn a_killed_program_leaves_no_socket() {
     // Within a second every one of them is gone, except the connections
     // it closed first, which wait in TIME_WAIT (RFC 9293 section 3.6)
     // once the peer, seeing the end of stream, closed too.
-    let left = loop {
+    let (left, took) = loop {
         let left: Vec<_> = stack_sockets(&stack.prefix)
             .into_iter()
             .filter(|s| victims(s) && s.state != "TIME_WAIT")
             .collect();
         if left.is_empty() || killed.elapsed() > Duration::from_secs(1) {
-            break left;
+            break (left, killed.elapsed());
         }
         std::thread::sleep(Duration::from_millis(20));
     };
@@ -529,7 +529,7 @@ fn a_killed_program_leaves_no_socket() {
             "left behind: {row}\n{out}"
         );
     }
-    eprintln!("100 sockets gone in {:?}", killed.elapsed());
+    eprintln!("100 sockets gone in {took:?}");
 }
 
 /// A fork while another thread is in the middle of a control call: the
