@@ -40,13 +40,55 @@ pub unsafe fn send(
     flags: c_int,
 ) -> Result<ssize_t, c_int> {
     // SAFETY: as the caller promised.
+    unsafe { send_from(fd, iov, n, dst, None, flags) }
+}
+
+/// Whether a datagram without an address has somewhere to go: the socket
+/// is connected. As the kernel, EDESTADDRREQ when it is not.
+fn has_destination(fd: c_int) -> Result<(), c_int> {
+    if crate::fdtable::get(fd).is_some_and(|k| k.has_peer()) {
+        return Ok(());
+    }
+    // SAFETY: fd is open for the duration of the call (the caller's).
+    let b = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    match client::raw::call(&client::raw::Request::GetPeer, Some(b)) {
+        Ok((client::raw::Response::Addr(Some(_)), _)) => {
+            crate::fdtable::set_peer(fd, true);
+            Ok(())
+        }
+        Ok(_) => Err(libc::EDESTADDRREQ),
+        Err(e) => match crate::entry::errno_of(&e) {
+            libc::ENOTCONN => Err(libc::EDESTADDRREQ),
+            other => Err(other),
+        },
+    }
+}
+
+/// [`send`] with the source address and interface chosen by IP_PKTINFO or
+/// IPV6_PKTINFO (`src`), carried in the header's pktinfo fields.
+///
+/// # Safety
+/// `iov` must point to `n` iovecs describing readable memory.
+pub unsafe fn send_from(
+    fd: c_int,
+    iov: *const iovec,
+    n: usize,
+    dst: Option<SocketAddr>,
+    src: Option<(IpAddr, u32)>,
+    flags: c_int,
+) -> Result<ssize_t, c_int> {
+    // SAFETY: as the caller promised.
     let user = unsafe { iovs(iov, n) }?;
     let total: usize = user.iter().map(|v| v.iov_len).sum();
     if total > MAX_DGRAM_PAYLOAD {
         return Err(libc::EMSGSIZE);
     }
+    if dst.is_none() {
+        has_destination(fd)?;
+    }
     let mut h = DgramHeader {
         addr: dst,
+        pktinfo: src,
         ..DgramHeader::default()
     }
     .encode();
@@ -201,4 +243,58 @@ pub unsafe fn put_pktinfo(m: *mut msghdr, info: Option<(IpAddr, u32)>) -> c_int 
     }
     m.msg_controllen = space as _;
     0
+}
+
+/// The source a sendmsg caller chose with IP_PKTINFO (`in_pktinfo`: the
+/// interface index and `ipi_spec_dst`, as Linux uses them) or IPV6_PKTINFO
+/// (`in6_pktinfo`: address and interface, RFC 3542 section 6.1); other
+/// ancillary data is ignored. EINVAL for a pktinfo message too short.
+///
+/// # Safety
+/// `m` must be the caller's valid msghdr.
+pub unsafe fn pktinfo_of(m: &msghdr) -> Result<Option<(IpAddr, u32)>, c_int> {
+    if m.msg_control.is_null() || (m.msg_controllen as usize) < std::mem::size_of::<libc::cmsghdr>()
+    {
+        return Ok(None);
+    }
+    let mut found = None;
+    // SAFETY: the caller's control buffer, walked with the C macros,
+    // which stay within msg_controllen.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(m);
+        while !c.is_null() {
+            let (level, ty, len) = ((*c).cmsg_level, (*c).cmsg_type, (*c).cmsg_len as usize);
+            let data = libc::CMSG_DATA(c);
+            let have = len.saturating_sub(libc::CMSG_LEN(0) as usize);
+            let end = m.msg_control.cast::<u8>().add(m.msg_controllen as usize);
+            if data.add(have) > end {
+                return Err(libc::EINVAL);
+            }
+            if level == libc::IPPROTO_IP && ty == libc::IP_PKTINFO {
+                if have < 12 {
+                    return Err(libc::EINVAL);
+                }
+                let mut b = [0u8; 12];
+                std::ptr::copy_nonoverlapping(data, b.as_mut_ptr(), 12);
+                let index = i32::from_ne_bytes([b[0], b[1], b[2], b[3]]);
+                let spec = std::net::Ipv4Addr::new(b[4], b[5], b[6], b[7]);
+                found = Some((
+                    IpAddr::V4(spec),
+                    u32::try_from(index).map_err(|_| libc::EINVAL)?,
+                ));
+            } else if level == libc::IPPROTO_IPV6 && ty == libc::IPV6_PKTINFO {
+                if have < 20 {
+                    return Err(libc::EINVAL);
+                }
+                let mut b = [0u8; 20];
+                std::ptr::copy_nonoverlapping(data, b.as_mut_ptr(), 20);
+                let mut a = [0u8; 16];
+                a.copy_from_slice(&b[..16]);
+                let index = u32::from_ne_bytes([b[16], b[17], b[18], b[19]]);
+                found = Some((IpAddr::V6(std::net::Ipv6Addr::from(a)), index));
+            }
+            c = libc::CMSG_NXTHDR(m, c);
+        }
+    }
+    Ok(found)
 }

@@ -19,6 +19,10 @@ const CONNECTING: u8 = 16;
 /// The stack was asked once for the error that ended this TCP
 /// connection (see tcp_end.rs).
 const END_CHECKED: u8 = 32;
+/// A UDP socket this process connected: send() without an address has a
+/// destination. Only a hint that saves asking the stack (another holder
+/// of the socket may connect it, so its absence proves nothing).
+const PEER: u8 = 64;
 
 static TABLE: [AtomicU8; MAX_FDS] = [const { AtomicU8::new(0) }; MAX_FDS];
 
@@ -48,6 +52,9 @@ impl Kind {
     }
     pub fn connecting(self) -> bool {
         self.0 & CONNECTING != 0
+    }
+    pub fn has_peer(self) -> bool {
+        self.0 & PEER != 0
     }
 }
 
@@ -112,4 +119,14 @@ pub fn take_end_check(fd: libc::c_int) -> bool {
         let v = s.fetch_or(END_CHECKED, Ordering::AcqRel);
         v & OURS != 0 && v & END_CHECKED == 0
     })
+}
+
+pub fn set_peer(fd: libc::c_int, on: bool) {
+    if let Some(s) = slot(fd) {
+        if on {
+            s.fetch_or(PEER, Ordering::AcqRel);
+        } else {
+            s.fetch_and(!PEER, Ordering::AcqRel);
+        }
+    }
 }

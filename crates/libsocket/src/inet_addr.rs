@@ -111,3 +111,17 @@ pub unsafe fn write(a: SocketAddr, out: *mut sockaddr, len: *mut socklen_t) {
         *len = full as socklen_t;
     }
 }
+
+/// Whether the address at `p` is AF_UNSPEC (connect's "dissolve the
+/// association"): only the family needs to be there.
+///
+/// # Safety
+/// `p` must be null or point to `len` readable bytes.
+pub unsafe fn is_unspec(p: *const sockaddr, len: socklen_t) -> bool {
+    if p.is_null() || (len as usize) < std::mem::size_of::<libc::sa_family_t>() {
+        return false;
+    }
+    // SAFETY: the family is readable (checked above).
+    let family = c_int::from(unsafe { std::ptr::read_unaligned(&raw const (*p).sa_family) });
+    family == libc::AF_UNSPEC
+}

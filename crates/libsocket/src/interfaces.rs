@@ -251,3 +251,13 @@ pub unsafe fn freenameindex(arr: *mut libc::if_nameindex) {
         libc::free(arr.cast::<c_void>());
     }
 }
+
+/// The index of the stack's interface that has the IPv4 address `a`
+/// (`ip_mreq` and `IP_MULTICAST_IF` name an interface by one of its
+/// addresses); None if no interface has it or the stack cannot be reached.
+pub fn index_of_addr4(a: Ipv4Addr) -> Option<c_uint> {
+    list()?
+        .iter()
+        .find(|i| i.addrs4.iter().any(|x| x.addr == a))
+        .map(|i| i.index)
+}

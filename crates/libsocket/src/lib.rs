@@ -304,8 +304,20 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
             };
         }
         // SAFETY: the caller's buffer.
+        if kind.dgram() && unsafe { inet_addr::is_unspec(addr, len) } {
+            // POSIX: AF_UNSPEC resets a datagram socket's peer.
+            fdtable::set_peer(fd, false);
+            return raw::call(&Request::Disconnect, Some(borrow(fd)))
+                .map(|_| 0)
+                .map_err(|e| errno_of(&e));
+        }
+        // SAFETY: the caller's buffer.
         let a = unsafe { inet_addr::read(addr, len) }?;
         match raw::call(&Request::Connect { addr: a }, Some(borrow(fd))) {
+            Ok(_) if kind.dgram() => {
+                fdtable::set_peer(fd, true);
+                Ok(0)
+            }
             Ok(_) => Ok(0),
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
                 if nonblocking(fd) {
@@ -532,7 +544,9 @@ unsafe fn sendmsg_ours(
     let m = unsafe { &*m };
     if kind.dgram() {
         let dst = unsafe { dgram_dst(m.msg_name as *const sockaddr, m.msg_namelen) }?;
-        unsafe { dgram::send(fd, m.msg_iov, m.msg_iovlen as usize, dst, flags) }
+        // SAFETY: the caller's msghdr.
+        let src = unsafe { dgram::pktinfo_of(m) }?;
+        unsafe { dgram::send_from(fd, m.msg_iov, m.msg_iovlen as usize, dst, src, flags) }
     } else {
         // TCP: the bytes alone; no address, no ancillary data on the pair.
         let mut plain = *m;

@@ -161,8 +161,8 @@ unsafe fn bytes<'a>(val: *const c_void, len: socklen_t) -> Result<&'a [u8], c_in
 }
 
 /// The wire option for a join or leave: `ip_mreq`/`ip_mreqn` (IPv4) or
-/// `ipv6_mreq`. The stack picks an IPv4 group's interface by index or by
-/// route, not by interface address.
+/// `ipv6_mreq`. An IPv4 group's interface is given by index, by one of
+/// its addresses (looked up here), or left to the route (INADDR_ANY).
 fn membership(level: c_int, name: c_int, b: &[u8]) -> Result<O, c_int> {
     let join = matches!(name, libc::IP_ADD_MEMBERSHIP | libc::IPV6_ADD_MEMBERSHIP);
     let (group, ifindex) = if level == libc::IPPROTO_IP {
@@ -179,16 +179,14 @@ fn membership(level: c_int, name: c_int, b: &[u8]) -> Result<O, c_int> {
             .and_then(|s| s.try_into().ok())
             .map(i32::from_ne_bytes)
             .unwrap_or(0);
-        if index == 0 && local != [0; 4] {
-            say_once(
-                "mreq-addr",
-                "joining a group by interface address is not supported by the stack; \
-                 use INADDR_ANY or ip_mreqn with an interface index"
-                    .into(),
-            );
-            return Err(libc::ENODEV);
-        }
-        (IpAddr::V4(Ipv4Addr::from(g)), u32_of(index)?)
+        // An interface named by one of its addresses is looked up among
+        // the stack's; none has it: ENODEV, as the kernel answers.
+        let index = if index == 0 && local != [0; 4] {
+            crate::interfaces::index_of_addr4(Ipv4Addr::from(local)).ok_or(libc::ENODEV)?
+        } else {
+            u32_of(index)?
+        };
+        (IpAddr::V4(Ipv4Addr::from(g)), index)
     } else {
         let g: [u8; 16] = b
             .get(0..16)
@@ -276,18 +274,16 @@ pub unsafe fn set(
                     .get(8..12)
                     .and_then(|s| s.try_into().ok())
                     .map(i32::from_ne_bytes);
-                match index {
-                    Some(i) => O::MulticastIf(u32_of(i)?),
-                    None if b.get(0..4) == Some(&[0, 0, 0, 0]) => O::MulticastIf(0),
-                    None => {
-                        say_once(
-                            "mcast-if-addr",
-                            "IP_MULTICAST_IF by interface address is not supported by the \
-                             stack; use ip_mreqn with an interface index"
-                                .into(),
-                        );
-                        return Err(libc::EADDRNOTAVAIL);
-                    }
+                let addr: Option<[u8; 4]> = b.get(0..4).and_then(|s| s.try_into().ok());
+                match (index, addr) {
+                    (Some(i), _) if i != 0 => O::MulticastIf(u32_of(i)?),
+                    (_, None | Some([0, 0, 0, 0])) => O::MulticastIf(0),
+                    // By address: the stack's interface that has it
+                    // (EADDRNOTAVAIL if none, as the kernel answers).
+                    (_, Some(a)) => O::MulticastIf(
+                        crate::interfaces::index_of_addr4(Ipv4Addr::from(a))
+                            .ok_or(libc::EADDRNOTAVAIL)?,
+                    ),
                 }
             } else {
                 // SAFETY: as the caller promised.

@@ -383,52 +383,153 @@ print("preload", os.environ["LD_PRELOAD"].split(":")[0].endswith("libiopkt_socke
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
 
+/// The peer of the killed program: a listener the victim connects to 15
+/// times, and 15 connections to the victim's first listener. Once the
+/// victim is gone it reports how many of its 30 connections saw the end
+/// of stream (closing each as it does).
+const KILL_PEER: &str = r#"
+import selectors, socket, sys, time
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(64)
+print("peer", l.getsockname()[1], flush=True)
+target = int(sys.stdin.readline())
+conns = [socket.create_connection(("127.0.0.1", target)) for _ in range(15)]
+conns += [l.accept()[0] for _ in range(15)]
+print("connected", len(conns), flush=True)
+sel = selectors.DefaultSelector()
+for c in conns:
+    sel.register(c, selectors.EVENT_READ)
+eof, deadline = 0, time.monotonic() + 30
+while eof < len(conns) and time.monotonic() < deadline:
+    for k, _ in sel.select(timeout=1):
+        if k.fileobj.recv(100) == b"":
+            sel.unregister(k.fileobj); k.fileobj.close(); eof += 1
+print("eof", eof, flush=True)
+"#;
+
+/// The victim: 100 sockets of the stack: 30 listeners (20 IPv4, 10
+/// IPv6), 40 UDP sockets (25 IPv4, 15 IPv6), 15 connections to the peer
+/// and 15 accepted from it on its first listener.
+const KILL_VICTIM: &str = r#"
+import socket, sys, time
+peer = int(sys.argv[1])
+ls = []
+for k in range(30):
+    v6 = k >= 20
+    s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET)
+    s.bind(("::1" if v6 else "127.0.0.1", 0)); s.listen(64); ls.append(s)
+print("listening", ls[0].getsockname()[1], flush=True)
+us = []
+for k in range(40):
+    v6 = k >= 25
+    u = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("::1" if v6 else "127.0.0.1", 0)); us.append(u)
+out = [socket.create_connection(("127.0.0.1", peer)) for _ in range(15)]
+inc = [ls[0].accept()[0] for _ in range(15)]
+held = ls + us + out + inc
+print("ready", len(held), "tcp", *[s.getsockname()[1] for s in ls + out],
+      "udp", *[u.getsockname()[1] for u in us], flush=True)
+time.sleep(120)
+"#;
+
 #[test]
 fn a_killed_program_leaves_no_socket() {
     let Some(py) = python() else { return };
     let stack = Stack::start("kill");
-    let script = r#"
-import socket, time
-l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen()
-u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
-c = socket.create_connection(l.getsockname()); s, _ = l.accept()
-print("ready", l.getsockname()[1], u.getsockname()[1], c.getsockname()[1], flush=True)
-time.sleep(120)
-"#;
-    let mut prog = Background::spawn(stack.cmd(py).args(["-c", script]));
-    let line = prog.line_with("ready", LIMIT);
-    let ports: Vec<u16> = line
+    let mut peer = {
+        let mut c = stack.cmd(py);
+        c.args(["-c", KILL_PEER])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped());
+        let mut child = c.spawn().expect("peer");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        (Background { child, stdout }, stdin)
+    };
+    let peer_port = peer.0.line_with("peer", LIMIT);
+    let peer_port = peer_port
         .split_whitespace()
-        .skip(1)
-        .filter_map(|p| p.parse().ok())
-        .collect();
-    assert_eq!(ports.len(), 3, "{line}");
-    let ours = |s: &SocketInfoWire| s.local.is_some_and(|a| ports.contains(&a.port()));
-    let before: Vec<_> = stack_sockets(&stack.prefix)
+        .nth(1)
+        .expect("port")
+        .to_string();
+    let mut victim = Background::spawn(stack.cmd(py).args(["-c", KILL_VICTIM, &peer_port]));
+    let first = victim.line_with("listening", LIMIT);
+    let first = first.split_whitespace().nth(1).expect("port").to_string();
+    std::io::Write::write_all(&mut peer.1, format!("{first}\n").as_bytes()).expect("to peer");
+    let line = victim.line_with("ready", LIMIT);
+    assert!(
+        peer.0
+            .line_with("connected", LIMIT)
+            .contains("connected 30")
+    );
+    let words: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(words.get(1), Some(&"100"), "{line}");
+    let at = |w: &str| words.iter().position(|x| *x == w).expect(w);
+    let port = |x: &&str| x.parse::<u16>().expect("port");
+    let tcp: Vec<u16> = words[at("tcp") + 1..at("udp")].iter().map(port).collect();
+    let udp: Vec<u16> = words[at("udp") + 1..].iter().map(port).collect();
+    assert_eq!((tcp.len(), udp.len()), (45, 40), "{line}");
+    let victims = |s: &SocketInfoWire| {
+        let p = s.local.map_or(0, |a| a.port());
+        if s.proto.starts_with("udp") {
+            udp.contains(&p)
+        } else {
+            s.proto.starts_with("tcp") && tcp.contains(&p)
+        }
+    };
+    let before = stack_sockets(&stack.prefix)
         .into_iter()
-        .filter(|s| ours(s))
-        .collect();
-    assert_eq!(before.len(), 4, "listener, UDP and both ends: {before:?}");
-    prog.child.kill().expect("SIGKILL");
-    let _ = prog.child.wait();
-    // Closing ends a TCP connection in the background (FIN exchange, and
-    // TIME_WAIT for the side that closed first, RFC 9293 §3.6): only that
-    // may remain; the listener, the UDP socket and any open state go.
-    let start = Instant::now();
-    loop {
+        .filter(|s| victims(s))
+        .count();
+    assert_eq!(before, 100, "every socket of the program is the stack's");
+
+    victim.child.kill().expect("SIGKILL");
+    let killed = Instant::now();
+    let _ = victim.child.wait();
+    // Within a second every one of them is gone, except the connections
+    // it closed first, which wait in TIME_WAIT (RFC 9293 section 3.6)
+    // once the peer, seeing the end of stream, closed too.
+    let (left, took) = loop {
         let left: Vec<_> = stack_sockets(&stack.prefix)
             .into_iter()
-            .filter(|s| ours(s) && s.state != "TIME_WAIT" && s.state != "CLOSED")
+            .filter(|s| victims(s) && s.state != "TIME_WAIT")
             .collect();
-        if left.is_empty() {
-            break;
+        if left.is_empty() || killed.elapsed() > Duration::from_secs(1) {
+            break (left, killed.elapsed());
         }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        left.is_empty(),
+        "after {:?} still there: {left:?}",
+        killed.elapsed()
+    );
+    assert!(peer.0.line_with("eof", LIMIT).contains("eof 30"));
+    // `iopkt netstat -a` agrees: none of the listeners or UDP sockets.
+    let o = run_limited(
+        Command::new(common::iopkt())
+            .args(["netstat", "-an"])
+            .env("SOCK", &stack.prefix),
+        LIMIT,
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    for row in out.lines().skip(2) {
+        let w: Vec<&str> = row.split_whitespace().collect();
+        let p = w
+            .get(3)
+            .and_then(|a| a.rsplit('.').next())
+            .and_then(|p| p.parse::<u16>().ok())
+            .unwrap_or(0);
+        let theirs = if w.first().is_some_and(|p| p.starts_with("udp")) {
+            udp.contains(&p)
+        } else {
+            tcp.contains(&p)
+        };
         assert!(
-            start.elapsed() < Duration::from_secs(15),
-            "still there: {left:?}"
+            !theirs || w.last() == Some(&"TIME_WAIT"),
+            "left behind: {row}\n{out}"
         );
-        std::thread::sleep(Duration::from_millis(50));
     }
+    eprintln!("100 sockets gone in {took:?}");
 }
 
 /// A fork while another thread is in the middle of a control call: the

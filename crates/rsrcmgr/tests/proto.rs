@@ -98,6 +98,7 @@ fn every_request() -> Vec<Request> {
         Request::GetName,
         Request::GetPeer,
         Request::SocketList,
+        Request::Disconnect,
     ]
 }
 

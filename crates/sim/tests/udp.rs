@@ -719,6 +719,9 @@ fn ipv4_multicast_joins_report_and_deliver_to_members_only() {
     );
     f.extend_from_slice(&q);
     sim.with(b, |s, ctx| s.input(ctx, EN0, [PktBuf::from_slice(&f)]));
+    // The answer comes after a random delay within the query's Max Resp
+    // Time of 1 s (RFC 3376 section 5.2; tests/group_query.rs for more).
+    sim.run_for(Duration::from_millis(1001));
     assert_eq!(igmp_records(&sim.take_captured(), b), vec![(2, g)]);
     assert_eq!(sim.stack(b).udp.igmp.in_queries, 1);
 

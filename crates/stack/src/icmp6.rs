@@ -234,8 +234,26 @@ impl Stack {
             | icmp6::ROUTER_SOLICIT
             | icmp6::ROUTER_ADVERT
             | icmp6::REDIRECT => self.nd_input(ctx, ifindex, src, dst, hop, msg),
-            // Other errors are counted; sockets that care about them (and
-            // MLD queries, which we do not answer) are not served here.
+            icmp6::MLD_QUERY => {
+                // RFC 3810 section 5.1.14: a query from a source that is
+                // not link-local is discarded. A version 1 query is 24
+                // bytes (RFC 2710 section 3.4), version 2 at least 28.
+                let Some(group) = addr_at(msg, 8) else {
+                    return;
+                };
+                if !src.is_unicast_link_local() || (msg.len() != 24 && msg.len() < 28) {
+                    return;
+                }
+                let code = u16::from_be_bytes([msg[4], msg[5]]);
+                let max = if msg.len() == 24 {
+                    std::time::Duration::from_millis(u64::from(code))
+                } else {
+                    crate::group_query::mld_max_resp(code)
+                };
+                self.mld_query(ctx, ifindex, group, max);
+            }
+            // Other errors are counted; sockets that care about them are
+            // not served here.
             _ => {}
         }
     }

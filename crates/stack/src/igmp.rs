@@ -1,12 +1,12 @@
 //! IGMPv3 (RFC 3376), host side and minimal: a state-change report when
 //! the first socket on an interface joins a group or the last one leaves,
-//! and current-state reports in answer to queries.
+//! and current-state reports in answer to queries, after the random delay
+//! of section 5.2 (scheduled in `group_query`).
 //!
-//! Minimal on purpose: each report is sent once (no robustness
-//! retransmissions, RFC 3376 section 8.1) and queries are answered at once
-//! rather than after a random delay within the maximum response time
-//! (section 5.2); source filters are not supported (every membership is
-//! EXCLUDE with no sources, i.e. any source).
+//! Minimal on purpose: each state-change report is sent once (no
+//! robustness retransmissions, RFC 3376 section 8.1); source filters are
+//! not supported (every membership is EXCLUDE with no sources, i.e. any
+//! source).
 
 use std::net::Ipv4Addr;
 
@@ -137,21 +137,31 @@ impl Stack {
         self.udp.igmp.in_queries += 1;
         let asked = Ipv4Addr::new(msg[4], msg[5], msg[6], msg[7]);
         // A general query asks for every group, a group-specific one for
-        // that group (RFC 3376 section 5.2).
-        let mut groups: Vec<Ipv4Addr> = self
-            .udp
-            .groups4
-            .keys()
-            .filter(|(i, g)| {
-                *i == rx.ifindex && *g != ALL_HOSTS && (asked.is_unspecified() || *g == asked)
-            })
-            .map(|(_, g)| *g)
-            .collect();
-        groups.sort();
+        // that group (RFC 3376 section 5.2). A version 1 query (8 bytes,
+        // code 0) allows 10 s (RFC 2236 section 4); versions 2 and 3 say
+        // how long in their Max Resp Code.
+        let max = if msg.len() == 8 && msg[1] == 0 {
+            std::time::Duration::from_secs(10)
+        } else if msg.len() == 8 {
+            std::time::Duration::from_millis(u64::from(msg[1]) * 100)
+        } else {
+            crate::group_query::igmp_max_resp(msg[1])
+        };
+        self.igmp_query(ctx, rx.ifindex, asked, max);
+    }
+
+    /// Current-state reports of `groups` on `ifindex` (every one "any
+    /// source", MODE_IS_EXCLUDE), as many as the records need.
+    pub(crate) fn igmp_current_state(
+        &mut self,
+        ctx: &mut impl Ctx,
+        ifindex: IfIndex,
+        groups: &[Ipv4Addr],
+    ) {
         for chunk in groups.chunks(RECORDS_PER_REPORT) {
             let records: Vec<(u8, Ipv4Addr)> =
                 chunk.iter().map(|g| (MODE_IS_EXCLUDE, *g)).collect();
-            self.igmp_report(ctx, rx.ifindex, &records);
+            self.igmp_report(ctx, ifindex, &records);
         }
     }
 }

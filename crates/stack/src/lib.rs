@@ -24,6 +24,7 @@ pub mod counters;
 pub mod ctx;
 pub mod error;
 pub mod ethernet;
+pub mod group_query;
 pub mod icmp4;
 pub mod icmp6;
 pub mod iface;

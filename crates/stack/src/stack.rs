@@ -86,6 +86,7 @@ impl Stack {
         self.ipv4_poll(ctx);
         self.ipv6_poll(ctx);
         self.tcp_poll(ctx);
+        self.group_query_poll(ctx);
         self.drain_loopback(ctx);
     }
 
@@ -100,6 +101,7 @@ impl Stack {
         d = earliest(d, self.ipv4_next_deadline());
         d = earliest(d, self.ipv6_next_deadline());
         d = earliest(d, self.tcp_next_deadline());
+        d = earliest(d, self.group_query_next_deadline());
         d
     }
 

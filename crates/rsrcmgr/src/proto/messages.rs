@@ -161,6 +161,9 @@ pub enum Request {
     GetPeer,
     /// 33: every socket of the stack (`netstat -a`). Answer: `Sockets`.
     SocketList,
+    /// 34: connect(2) with AF_UNSPEC on a UDP socket: the association
+    /// with the peer is dissolved. Answer: `Ok`.
+    Disconnect,
 }
 
 /// A failure: an errno value (see [`super::errno`]) and one line for a person.
@@ -251,6 +254,7 @@ impl Request {
                 | Request::GetOpt { .. }
                 | Request::GetName
                 | Request::GetPeer
+                | Request::Disconnect
         )
     }
 
@@ -295,7 +299,8 @@ impl Request {
             | Request::GetOpt { .. }
             | Request::GetName
             | Request::GetPeer
-            | Request::SocketList => Ok(()),
+            | Request::SocketList
+            | Request::Disconnect => Ok(()),
             Request::Shutdown { how } => {
                 if *how > 2 {
                     return Err(format!("shutdown how {how} (0 read, 1 write, 2 both)"));

@@ -10,7 +10,7 @@
 //! a kernel socket; the socket closes when every copy of the application's
 //! end is closed (the server's end then reports a hang-up).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use iopkt_stack::Error;
@@ -86,7 +86,8 @@ pub(crate) struct AppSock {
     /// End of the stack's stream passed on (our end shut for writing).
     stack_eof: bool,
     /// Datagram: one message from the application waiting for room.
-    dgram_out: Option<(Option<SocketAddr>, Vec<u8>)>,
+    /// A datagram the stack could not take yet.
+    dgram_out: Option<PendingDgram>,
     /// Listener: a notification byte is out and not yet answered by `Accept`.
     announced: bool,
     /// `ConnectWait` requests: (connection, request id).
@@ -119,6 +120,10 @@ struct Pumped {
     close: bool,
     more: bool,
 }
+
+/// A datagram from the application: its destination (None: the peer),
+/// the source it chose (IP_PKTINFO: address and interface) and payload.
+type PendingDgram = (Option<SocketAddr>, Option<(IpAddr, u32)>, Vec<u8>);
 
 fn io_errno(e: &std::io::Error) -> i32 {
     e.raw_os_error().unwrap_or(errno::EINVAL)
@@ -621,18 +626,20 @@ impl<H: StackHost> Loop<H> {
         let mut buf = vec![0u8; DGRAM_HEADER_LEN + MAX_DGRAM_PAYLOAD + 1];
         // Application to stack, a datagram at a time.
         loop {
-            if let Some((dst, data)) = s.dgram_out.take() {
-                match self
-                    .host
-                    .with_stack(|st, c| st.socket_send(c, id, &data, dst))
-                {
+            if let Some((dst, src, data)) = s.dgram_out.take() {
+                match self.host.with_stack(|st, c| match src {
+                    Some((ip, ifindex)) => {
+                        st.socket_send_from(c, id, &data, dst, Some(ip), ifindex)
+                    }
+                    None => st.socket_send(c, id, &data, dst),
+                }) {
                     Ok(_) => {}
                     Err(Error::WouldBlock) => {
                         // Wait for room, unless the client holds its share
                         // already: then the datagram is lost, as one the
                         // kernel has no buffer for.
                         if self.may_hold(s.creator, s.held, data.len()) {
-                            s.dgram_out = Some((dst, data));
+                            s.dgram_out = Some((dst, src, data));
                         }
                         break;
                     }
@@ -660,7 +667,7 @@ impl<H: StackHost> Loop<H> {
                     match DgramHeader::decode(msg) {
                         Ok(h) => {
                             let payload = msg.get(DGRAM_HEADER_LEN..).unwrap_or_default();
-                            s.dgram_out = Some((h.addr, payload.to_vec()));
+                            s.dgram_out = Some((h.addr, h.pktinfo, payload.to_vec()));
                         }
                         Err(_) => self.dgram_error(s, errno::EINVAL),
                     }
@@ -1026,6 +1033,10 @@ impl<H: StackHost> Loop<H> {
                 Some(a) => Response::Addr(Some(a)),
                 None => Response::error(errno::ENOTCONN, "the socket is not connected"),
             },
+            Request::Disconnect => done(
+                self.host.with_stack(|st, _| st.socket_disconnect(id)),
+                "connect AF_UNSPEC",
+            ),
             _ => Response::error(errno::ENOSYS, "request not supported"),
         };
         Err(resp)

@@ -413,6 +413,7 @@ impl<H: StackHost> Loop<H> {
             | Request::GetOpt { .. }
             | Request::GetName
             | Request::GetPeer
+            | Request::Disconnect
             | Request::SocketList => {
                 self.socket_request(token, conn, id, req, fds);
                 return;

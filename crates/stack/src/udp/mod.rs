@@ -8,8 +8,10 @@
 //! send to a broadcast address needs SO_BROADCAST.
 
 pub mod demux;
+mod disconnect;
 mod input;
 mod multicast;
+mod source;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
@@ -82,6 +84,8 @@ pub struct UdpState {
     pub(crate) groups6: HashMap<(IfIndex, Ipv6Addr), u32>,
     pub stats: UdpStats,
     pub igmp: IgmpStats,
+    /// Reports scheduled in answer to IGMP and MLD queries.
+    pub(crate) queries: crate::group_query::PendingReports,
 }
 
 impl UdpState {
@@ -169,6 +173,9 @@ pub struct UdpSocket {
     shut_wr: bool,
     /// Groups joined: (group, interface).
     pub(crate) groups: Vec<(IpAddr, IfIndex)>,
+    /// connect() filled in the source address of a wildcard-bound socket;
+    /// dissolving the association gives the wildcard back.
+    pub(crate) source_from_connect: bool,
 }
 
 impl UdpSocket {
@@ -190,6 +197,7 @@ impl UdpSocket {
             shut_rd: false,
             shut_wr: false,
             groups: Vec::new(),
+            source_from_connect: false,
         }
     }
 
@@ -402,6 +410,7 @@ impl Stack {
         let s = self.udp_sock_mut(id)?;
         if let Some(src) = src {
             s.local_ip = src;
+            s.source_from_connect = true;
         }
         s.peer = Some(remote);
         Ok(())
