@@ -34,3 +34,16 @@ pub fn raise_nofile(want: u64) -> u64 {
     }
     lim.rlim_cur
 }
+
+/// The soft limit on open files in force now.
+pub fn nofile() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit we own.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return 0;
+    }
+    lim.rlim_cur
+}

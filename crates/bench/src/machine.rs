@@ -25,7 +25,11 @@ fn output(cmd: &str, args: &[&str]) -> String {
 }
 
 fn first_line(cmd: &str, args: &[&str]) -> String {
-    output(cmd, args).lines().next().unwrap_or("unknown").to_string()
+    output(cmd, args)
+        .lines()
+        .next()
+        .unwrap_or("unknown")
+        .to_string()
 }
 
 /// A few lines of markdown: CPUs, model, kernel, date, tool versions.
@@ -40,8 +44,6 @@ pub fn describe() -> String {
         output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
         first_line("iperf3", &["--version"]),
         first_line("sockperf", &["--version"]),
-        output("rustc", &["--version"])
-            .trim_start_matches("rustc ")
-            .to_string(),
+        output("rustc", &["--version"]).trim_start_matches("rustc "),
     )
 }

@@ -32,7 +32,11 @@ fn parse_args() -> Result<Args, String> {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let quick = argv.iter().any(|a| a == "--quick");
     let mut a = Args {
-        cfg: if quick { Config::quick() } else { Config::full() },
+        cfg: if quick {
+            Config::quick()
+        } else {
+            Config::full()
+        },
         only: Vec::new(),
         write_docs: false,
         out: root().join("target/bench/latest.md"),

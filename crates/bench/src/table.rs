@@ -143,7 +143,12 @@ mod tests {
         };
         assert_eq!(r.ratio(), Some(0.25));
         let t = render(&[r]);
-        assert!(t.contains("| bulk | 2.00 Gbit/s (n=3) | 8.00 Gbit/s | kernel | 0.250× (higher is better) |"), "{t}");
+        assert!(
+            t.contains(
+                "| bulk | 2.00 Gbit/s (n=3) | 8.00 Gbit/s | kernel | 0.250× (higher is better) |"
+            ),
+            "{t}"
+        );
         let f = Row {
             name: "x".into(),
             unit: "",

@@ -80,8 +80,22 @@ fn per_connection(on: &dyn Runner, daemon: Option<u32>, n: usize) -> Result<(f64
     Ok((per(rss0, rss1), per(slab0, slab1)))
 }
 
+/// Descriptors kept free for everything else io-pkt holds.
+const FD_SPARE: u64 = 1_000;
+
 pub fn memory_rows(cfg: &Config) -> Vec<Row> {
-    let n = cfg.idle_conns;
+    // io-pkt holds one descriptor per application socket, so two per
+    // connection with both ends on it: the open-file limit (which only a
+    // process allowed to raise its hard limit can lift) caps the count.
+    let limit = crate::fdlimit::nofile();
+    let fits = (limit.saturating_sub(FD_SPARE) / 2 / 500 * 500) as usize;
+    let n = cfg.idle_conns.min(fits.max(500));
+    if n < cfg.idle_conns {
+        progress(&format!(
+            "memory: {n} connections instead of {} (open-file limit {limit}, two per connection in io-pkt)",
+            cfg.idle_conns
+        ));
+    }
     progress(&format!("memory per idle connection, {n} open"));
     let source = slab().map(|s| s.1).unwrap_or("slab");
     let runs = cfg.runs.clamp(1, 3);

@@ -7,9 +7,7 @@ use std::time::Duration;
 use super::{Config, alternate, need_tool, next_port, progress};
 use crate::parse;
 use crate::procs::{Proc, run};
-use crate::stacks::{
-    IoPkt, Kernel, Runner, TAP_STACK4, TapLink, VETH_B4, VethPair,
-};
+use crate::stacks::{IoPkt, Kernel, Runner, TAP_STACK4, TapLink, VETH_B4, VethPair};
 use crate::table::{Better, Cell, Row};
 
 /// Room beyond a run's own length for start-up and the final exchange.
@@ -19,8 +17,15 @@ const UDP_LEN: usize = 64;
 fn iperf3_server(on: &dyn Runner, addr: &str, port: u16) -> Result<Proc, String> {
     let mut srv = Proc::spawn(
         "iperf3 -s",
-        on.cmd(OsStr::new("iperf3"))
-            .args(["-s", "-1", "-B", addr, "-p", &port.to_string()]),
+        on.cmd(OsStr::new("iperf3")).args([
+            "-s",
+            "-1",
+            "--forceflush",
+            "-B",
+            addr,
+            "-p",
+            &port.to_string(),
+        ]),
     )?;
     srv.wait_for("Server listening", Duration::from_secs(15))?;
     Ok(srv)
@@ -40,7 +45,15 @@ fn iperf3(
         "iperf3 -c",
         client
             .cmd(OsStr::new("iperf3"))
-            .args(["-c", addr, "-p", &port.to_string(), "-J", "-t", &secs.to_string()])
+            .args([
+                "-c",
+                addr,
+                "-p",
+                &port.to_string(),
+                "-J",
+                "-t",
+                &secs.to_string(),
+            ])
             .args(extra),
         Duration::from_secs(secs.into()) + SLACK,
     )
@@ -113,7 +126,13 @@ pub fn tap_bulk(cfg: &Config) -> Vec<Row> {
         Err(e) => {
             return names
                 .iter()
-                .map(|n| row(n, Cell::Failed(e.clone()), Cell::Skipped("set-up failed".into())))
+                .map(|n| {
+                    row(
+                        n,
+                        Cell::Failed(e.clone()),
+                        Cell::Skipped("set-up failed".into()),
+                    )
+                })
                 .collect();
         }
     };
