@@ -147,7 +147,7 @@ fn main() {
     }
 
     let block = format!(
-        "{}- command: `{}`\n- runs: {} of {} s each (memory: {} idle connections)\n\n{}",
+        "{}- command: `{}`\n- runs: {} of {} s each (memory: up to {} idle connections, as the open-file limit allows)\n\n{}",
         iopkt_bench::machine::describe(),
         command_line(),
         cfg.runs,
