@@ -111,7 +111,7 @@ impl AppSock {
     fn held_now(&self) -> usize {
         self.from_app.len().saturating_sub(self.from_off)
             + self.to_app.len().saturating_sub(self.to_off)
-            + self.dgram_out.as_ref().map_or(0, |(_, d)| d.len())
+            + self.dgram_out.as_ref().map_or(0, |(_, _, d)| d.len())
     }
 }
 
@@ -775,7 +775,7 @@ impl<H: StackHost> Loop<H> {
         };
         let in_pair = rustix::io::ioctl_fionread(&s.end).unwrap_or(0) as usize;
         let here = s.from_app.len().saturating_sub(s.from_off)
-            + s.dgram_out.as_ref().map_or(0, |(_, d)| d.len());
+            + s.dgram_out.as_ref().map_or(0, |(_, _, d)| d.len());
         let stack = self.host.with_stack(|st, _| {
             st.socket_list()
                 .into_iter()
