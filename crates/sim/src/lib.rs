@@ -117,6 +117,11 @@ pub struct Sim {
     free_slots: Vec<usize>,
     seq: u64,
     capture: Option<Vec<Captured>>,
+    /// Scratch for `flush`: (port, delay, corruption) of each copy of one
+    /// frame.
+    deliveries: Vec<(usize, Duration, Option<u64>)>,
+    /// Scratch for `step`: frames due now for one interface.
+    batch: Vec<PktBuf>,
     /// Frames delivered and lost so far (all links).
     pub delivered: u64,
     pub lost: u64,
@@ -125,6 +130,9 @@ pub struct Sim {
 /// Frames in flight at most, so a broadcast storm in a test ends as drops
 /// rather than exhausting memory.
 const MAX_IN_FLIGHT: usize = 1 << 20;
+/// Frames handed to a stack in one `input` call at most (a driver's
+/// receive batch).
+const MAX_BATCH: usize = 64;
 
 impl Sim {
     /// A simulation whose random choices all follow from `seed` (or from
@@ -148,6 +156,8 @@ impl Sim {
             free_slots: Vec::new(),
             seq: 0,
             capture: None,
+            deliveries: Vec::new(),
+            batch: Vec::new(),
             delivered: 0,
             lost: 0,
         }
@@ -293,10 +303,14 @@ impl Sim {
         r
     }
 
-    /// Moves node `n`'s transmitted frames onto their links.
+    /// Moves node `n`'s transmitted frames onto their links. A frame goes
+    /// to its last receiver as it is (moved, not copied): the simulator's
+    /// own copies would otherwise be counted as the stack's cost in the
+    /// in-process benchmark.
     fn flush(&mut self, n: NodeId) {
-        let out = std::mem::take(&mut self.nodes[n].ctx.outbox);
-        for (ifindex, frame) in out {
+        let mut out = std::mem::take(&mut self.nodes[n].ctx.outbox);
+        let mut deliveries = std::mem::take(&mut self.deliveries);
+        for (ifindex, frame) in out.drain(..) {
             let Some(&(_, port)) = self.nodes[n].ports.iter().find(|(i, _)| *i == ifindex) else {
                 continue;
             };
@@ -313,14 +327,16 @@ impl Sim {
                 self.lost += 1;
                 continue;
             }
-            let peers: Vec<usize> = self.segments[seg]
-                .ports
-                .iter()
-                .copied()
-                .filter(|p| *p != port)
-                .collect();
-            let cfg = self.segments[seg].cfg.clone();
-            for peer in peers {
+            deliveries.clear();
+            let segment = &self.segments[seg];
+            let cfg = &segment.cfg;
+            for &peer in segment.ports.iter().filter(|p| **p != port) {
+                if cfg.impair == Impairment::default() {
+                    // No impairment draws nothing from the generator, as
+                    // `fate` would not either: one copy, on time.
+                    deliveries.push((peer, cfg.latency, None));
+                    continue;
+                }
                 let rng = &mut self.rng;
                 let fate = cfg.impair.fate(&mut || rng.next_u64());
                 if fate.copies.is_empty() {
@@ -328,14 +344,29 @@ impl Sim {
                     continue;
                 }
                 for d in fate.copies {
-                    let mut copy = frame.duplicate();
-                    if let Some(r) = fate.corrupt {
-                        corrupt_frame(copy.data_mut(), r);
-                    }
-                    self.schedule(self.now + cfg.latency + d, peer, copy);
+                    deliveries.push((peer, cfg.latency + d, fate.corrupt));
                 }
             }
+            let mut frame = Some(frame);
+            let last = deliveries.len().saturating_sub(1);
+            for (i, &(peer, delay, corrupt)) in deliveries.iter().enumerate() {
+                let copy = if i == last {
+                    frame.take()
+                } else {
+                    frame.as_ref().map(PktBuf::duplicate)
+                };
+                let Some(mut copy) = copy else {
+                    continue;
+                };
+                if let Some(r) = corrupt {
+                    corrupt_frame(copy.data_mut(), r);
+                }
+                self.schedule(self.now + delay, peer, copy);
+            }
         }
+        self.deliveries = deliveries;
+        // Hand the (now empty) vector back so its capacity is reused.
+        self.nodes[n].ctx.outbox = out;
     }
 
     fn schedule(&mut self, at: Instant, port: usize, frame: PktBuf) {
@@ -380,17 +411,30 @@ impl Sim {
             if at > self.now {
                 break;
             }
-            self.events.pop();
-            let (slot, port) = (code >> 20, code & 0xf_ffff);
-            let Some(frame) = self.pending[slot].take() else {
-                continue;
-            };
-            self.free_slots.push(slot);
+            // Every frame due now for the same port goes in as one batch,
+            // as a driver hands over what it read in one go: the stack
+            // may then process them together (and acknowledge once).
+            // The order of frames is the one of the event queue either
+            // way.
+            let port = code & 0xf_ffff;
+            let mut batch = std::mem::take(&mut self.batch);
+            while let Some(Reverse((at, _, code))) = self.events.peek().copied() {
+                if at > self.now || code & 0xf_ffff != port || batch.len() >= MAX_BATCH {
+                    break;
+                }
+                self.events.pop();
+                let slot = code >> 20;
+                if let Some(frame) = self.pending[slot].take() {
+                    self.free_slots.push(slot);
+                    self.delivered += 1;
+                    batch.push(frame);
+                }
+            }
             let (node, ifindex) = (self.ports[port].node, self.ports[port].ifindex);
-            self.delivered += 1;
             let n = &mut self.nodes[node];
             n.ctx.now = self.now;
-            n.stack.input(&mut n.ctx, ifindex, [frame]);
+            n.stack.input(&mut n.ctx, ifindex, batch.drain(..));
+            self.batch = batch;
             self.flush(node);
         }
         for i in 0..self.nodes.len() {

@@ -79,12 +79,29 @@ pub const EPHEMERAL_LAST: u16 = 60_999;
 #[derive(Debug, Default)]
 pub struct TcpSocket {}
 
+/// Tables keyed by socket handle. Every segment looks its connection up
+/// here several times, so the hash must be cheap; the keys are handles the
+/// stack hands out itself (a counter, never chosen by a peer or a
+/// client), so a fixed-seed fast hash cannot be driven into collisions.
+pub(crate) type IdMap<V> = HashMap<SocketId, V, foldhash::fast::FixedState>;
+
+/// The demultiplexing table, keyed by the 4-tuple. A peer chooses its own
+/// address and port, so a hash it could predict would let it fill one
+/// bucket chain with connections (a collision flood turning every lookup
+/// into a walk). The hash is keyed: a per-table secret drawn from the
+/// context's randomness plus a process-wide one, neither ever sent or
+/// observable in what the stack sends. Its growth is bounded anyway
+/// (backlogs and `MAX_CONNECTIONS`). foldhash costs a few instructions
+/// for the tuple against SipHash's hundred or so, once per segment.
+pub(crate) type TupleMap =
+    HashMap<(SocketAddr, SocketAddr), SocketId, foldhash::fast::SeedableRandomState>;
+
 /// Every TCP connection of a stack.
 #[derive(Debug)]
 pub struct TcpState {
-    pub(crate) conns: HashMap<SocketId, tcb::Tcb>,
+    pub(crate) conns: IdMap<tcb::Tcb>,
     /// (local, remote) → connection: the demultiplexing table.
-    pub(crate) by_tuple: HashMap<(SocketAddr, SocketAddr), SocketId>,
+    pub(crate) by_tuple: TupleMap,
     /// Local port → listening sockets on it.
     pub(crate) listeners: HashMap<u16, Vec<SocketId>>,
     /// Local port → connections using it (bound or connected).
@@ -107,13 +124,18 @@ pub struct TcpState {
 impl TcpState {
     /// Draws the ISN secret (RFC 6528 section 3).
     pub fn new(ctx: &mut impl Ctx) -> TcpState {
+        let key = isn::IsnKey(ctx.random_u64(), ctx.random_u64());
+        let tuple_seed = ctx.random_u64();
         TcpState {
-            conns: HashMap::new(),
-            by_tuple: HashMap::new(),
+            conns: IdMap::default(),
+            by_tuple: TupleMap::with_hasher(foldhash::fast::SeedableRandomState::with_seed(
+                tuple_seed,
+                foldhash::SharedSeed::global_random(),
+            )),
             listeners: HashMap::new(),
             port_refs: HashMap::new(),
             timer_index: BTreeSet::new(),
-            key: isn::IsnKey(ctx.random_u64(), ctx.random_u64()),
+            key,
             challenge: challenge::ChallengeLimiter::default(),
             stats: TcpStats::default(),
             sack_enabled: true,
