@@ -145,36 +145,71 @@ impl TcpOptions {
 
     /// Encodes the options, NOP-padded to a multiple of 4 bytes, keeping
     /// to the 40 bytes a header has room for (SACK blocks are cut first).
-    pub fn encode(&self) -> Vec<u8> {
-        let mut v = Vec::with_capacity(40);
+    /// The result lives on the stack: every segment sent encodes its
+    /// options, and a heap allocation each time would be a good part of
+    /// the cost of building one.
+    pub fn encode(&self) -> EncodedOptions {
+        let mut v = EncodedOptions {
+            buf: [0; MAX_OPTIONS_LEN],
+            len: 0,
+        };
         if let Some(m) = self.mss {
-            v.extend_from_slice(&[opt::MSS, 4]);
-            v.extend_from_slice(&m.to_be_bytes());
+            v.put(&[opt::MSS, 4]);
+            v.put(&m.to_be_bytes());
         }
         if let Some(s) = self.wscale {
-            v.extend_from_slice(&[opt::NOP, opt::WSCALE, 3, s.min(MAX_WSCALE)]);
+            v.put(&[opt::NOP, opt::WSCALE, 3, s.min(MAX_WSCALE)]);
         }
         if self.sack_permitted {
-            v.extend_from_slice(&[opt::NOP, opt::NOP, opt::SACK_PERMITTED, 2]);
+            v.put(&[opt::NOP, opt::NOP, opt::SACK_PERMITTED, 2]);
         }
         if let Some((val, ecr)) = self.timestamp {
-            v.extend_from_slice(&[opt::NOP, opt::NOP, opt::TIMESTAMP, 10]);
-            v.extend_from_slice(&val.to_be_bytes());
-            v.extend_from_slice(&ecr.to_be_bytes());
+            v.put(&[opt::NOP, opt::NOP, opt::TIMESTAMP, 10]);
+            v.put(&val.to_be_bytes());
+            v.put(&ecr.to_be_bytes());
         }
-        let room = (40 - v.len()).saturating_sub(4) / 8;
+        let room = (MAX_OPTIONS_LEN - v.len).saturating_sub(4) / 8;
         let n = self.sack_blocks().len().min(room);
         if n > 0 {
-            v.extend_from_slice(&[opt::NOP, opt::NOP, opt::SACK, 2 + 8 * n as u8]);
+            v.put(&[opt::NOP, opt::NOP, opt::SACK, 2 + 8 * n as u8]);
             for (l, r) in &self.sack_blocks()[..n] {
-                v.extend_from_slice(&l.to_be_bytes());
-                v.extend_from_slice(&r.to_be_bytes());
+                v.put(&l.to_be_bytes());
+                v.put(&r.to_be_bytes());
             }
         }
-        while v.len() % 4 != 0 {
-            v.push(opt::NOP);
+        while v.len % 4 != 0 {
+            v.put(&[opt::NOP]);
         }
         v
+    }
+}
+
+/// Room for options in a TCP header (60 bytes at most, 20 fixed).
+pub const MAX_OPTIONS_LEN: usize = MAX_HEADER_LEN - MIN_HEADER_LEN;
+
+/// Encoded TCP options ([`TcpOptions::encode`]); reads as a byte slice.
+#[derive(Debug, Clone, Copy)]
+pub struct EncodedOptions {
+    buf: [u8; MAX_OPTIONS_LEN],
+    len: usize,
+}
+
+impl EncodedOptions {
+    /// Appends `b`; what would not fit the 40 bytes is left out (the
+    /// encoder never asks for more: fixed options take 20 bytes at most
+    /// and SACK blocks are counted against the room left).
+    fn put(&mut self, b: &[u8]) {
+        let end = (self.len + b.len()).min(MAX_OPTIONS_LEN);
+        let n = end - self.len;
+        self.buf[self.len..end].copy_from_slice(&b[..n]);
+        self.len = end;
+    }
+}
+
+impl std::ops::Deref for EncodedOptions {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[..self.len]
     }
 }
 
