@@ -177,7 +177,7 @@ impl TcpOptions {
                 v.put(&r.to_be_bytes());
             }
         }
-        while v.len % 4 != 0 {
+        while !v.len.is_multiple_of(4) {
             v.put(&[opt::NOP]);
         }
         v
