@@ -89,10 +89,13 @@ pub(crate) type IdMap<V> = HashMap<SocketId, V, foldhash::fast::FixedState>;
 /// address and port, so a hash it could predict would let it fill one
 /// bucket chain with connections (a collision flood turning every lookup
 /// into a walk). The hash is keyed: a per-table secret drawn from the
-/// context's randomness plus a process-wide one, neither ever sent or
-/// observable in what the stack sends. Its growth is bounded anyway
-/// (backlogs and `MAX_CONNECTIONS`). foldhash costs a few instructions
-/// for the tuple against SipHash's hundred or so, once per segment.
+/// context's randomness plus a process-wide one, neither ever sent. That
+/// defeats precomputed collisions; foldhash does not claim more (an
+/// attacker able to time many lookups might learn the secret, which
+/// SipHash would resist at about a hundred instructions more per
+/// segment). What a flood could cost is bounded anyway: entries are only
+/// added by handshakes, which the backlogs, SYN cookies and
+/// `MAX_CONNECTIONS` limit.
 pub(crate) type TupleMap =
     HashMap<(SocketAddr, SocketAddr), SocketId, foldhash::fast::SeedableRandomState>;
 
