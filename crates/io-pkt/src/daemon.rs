@@ -245,10 +245,7 @@ impl StackHost for Host {
             // The snapshot is retaken only when the stack's generation
             // moved, so a socket call (the data path) costs two counter
             // reads here, not two walks over the interfaces.
-            let mut seen = self
-                .seen_settings
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
+            let mut seen = self.seen_settings.lock().unwrap_or_else(|e| e.into_inner());
             let before_gen = s.link_settings_generation();
             if seen.as_ref().is_none_or(|(g, _)| *g != before_gen) {
                 // Changed outside this host's calls (a driver attached):

@@ -1035,10 +1035,8 @@ impl<H: StackHost> Loop<H> {
                     // needs no `ConnectWait` round trip.
                     st.run_loopback(c);
                     let rd = st.socket_readiness(id);
-                    let done = matches!(r, Err(Error::InProgress))
-                        && rd.writable
-                        && !rd.error
-                        && !rd.hup;
+                    let done =
+                        matches!(r, Err(Error::InProgress)) && rd.writable && !rd.error && !rd.hup;
                     (r, done)
                 });
                 let r = if established { Ok(()) } else { r };
