@@ -148,20 +148,17 @@ impl Stack {
             }
             None => {
                 // RFC 6056 section 3.3.1: random start, then the next port
-                // whose 4-tuple is free and that no listener holds. A
-                // connection to ourselves also skips a port whose mirrored
-                // tuple our other end still holds (TIME-WAIT after it closed
-                // first): a SYN there would be answered with an ACK, reset,
-                // and retried only after the initial RTO (RFC 6298: 1 s).
+                // whose 4-tuple is free and that no listener holds.
                 let span = u32::from(EPHEMERAL_LAST - EPHEMERAL_FIRST) + 1;
                 let start = ctx.random_below(u64::from(span)) as u32;
                 let port = (0..span)
                     .map(|i| EPHEMERAL_FIRST + ((start + i) % span) as u16)
                     .find(|p| {
-                        let mine = SocketAddr::new(src, *p);
                         !self.tcp.listeners.contains_key(p)
-                            && !self.tcp.by_tuple.contains_key(&(mine, remote))
-                            && !self.tcp.by_tuple.contains_key(&(remote, mine))
+                            && !self
+                                .tcp
+                                .by_tuple
+                                .contains_key(&(SocketAddr::new(src, *p), remote))
                     })
                     .ok_or(Error::AddrNotAvailable)?;
                 self.tcp_claim_port(port);
