@@ -19,11 +19,12 @@ use libc::{c_int, ssize_t};
 
 use crate::fdtable;
 
-/// Whether both directions of `fd` are shut: io-pkt shuts both of its
-/// end's directions when the connection ended with an error, only its
-/// sending side after a clean end (FIN), and closes it after a failed
-/// connect; either of the first two leaves the application's end hung up
-/// only if the application shut its own sending side as well.
+/// Whether `fd` is shut both ways (poll reports a hang-up). io-pkt shuts
+/// both directions of its end when the connection ended with an error and
+/// closes its end after a failed connect: the application's end is then
+/// hung up. After a clean end (FIN) io-pkt shuts only its sending side,
+/// which hangs the application's end up only if the application shut its
+/// own sending side too; then the stack is asked, as for an error.
 fn both_shut(fd: c_int) -> bool {
     let mut p = libc::pollfd {
         fd,
