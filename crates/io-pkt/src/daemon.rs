@@ -140,6 +140,7 @@ fn start_and_serve(opts: &Options, signals: &libc::sigset_t) -> Result<(), Failu
         let host = Arc::new(Host {
             rt: rt.clone(),
             modhost: modhost.clone(),
+            seen_settings: std::sync::Mutex::new(None),
         });
         let (server, notifier) =
             Server::start(&prefix, host).map_err(|e| runtime_failure(e.to_string()))?;
@@ -226,7 +227,12 @@ impl OutputSinks for Sinks {
 struct Host {
     rt: Arc<Runtime>,
     modhost: ModHost,
+    /// The interfaces' admin states and MTUs as of a stack generation
+    /// (`Stack::link_settings_generation`), what drivers were last told.
+    seen_settings: std::sync::Mutex<Option<(u64, LinkSettings)>>,
 }
+
+type LinkSettings = Vec<(IfIndex, bool, u32)>;
 
 impl StackHost for Host {
     type Ctx = DaemonCtx;
@@ -236,9 +242,27 @@ impl StackHost for Host {
     /// a driver's `set_up` may take its own locks or do I/O.
     fn with_stack<R>(&self, f: impl FnOnce(&mut iopkt_stack::Stack, &mut DaemonCtx) -> R) -> R {
         let (r, changes) = self.rt.with_stack(|s, c| {
-            let before = link_settings(s);
+            // The snapshot is retaken only when the stack's generation
+            // moved, so a socket call (the data path) costs two counter
+            // reads here, not two walks over the interfaces.
+            let mut seen = self.seen_settings.lock().unwrap_or_else(|e| e.into_inner());
+            let before_gen = s.link_settings_generation();
+            if seen.as_ref().is_none_or(|(g, _)| *g != before_gen) {
+                // Changed outside this host's calls (a driver attached):
+                // not this call's doing, so only remembered.
+                *seen = Some((before_gen, link_settings(s)));
+            }
             let r = f(s, c);
-            (r, setting_changes(&before, &link_settings(s)))
+            let after = s.link_settings_generation();
+            let mut changes = Vec::new();
+            if after != before_gen {
+                let now = link_settings(s);
+                if let Some((_, before)) = seen.as_ref() {
+                    changes = setting_changes(before, &now);
+                }
+                *seen = Some((after, now));
+            }
+            (r, changes)
         });
         for ch in changes {
             match ch {
@@ -325,7 +349,7 @@ impl StackHost for Host {
 }
 
 /// What a driver hears of an interface's settings: admin state and MTU.
-fn link_settings(s: &iopkt_stack::Stack) -> Vec<(IfIndex, bool, u32)> {
+fn link_settings(s: &iopkt_stack::Stack) -> LinkSettings {
     let mut v: Vec<_> = s
         .interfaces()
         .filter(|i| i.kind != IfKind::Loopback)

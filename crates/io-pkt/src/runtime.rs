@@ -70,6 +70,10 @@ impl Runtime {
             let mut g = self.lock();
             let c = &mut *g;
             let r = f(&mut c.stack, &mut c.ctx);
+            // What a socket call sent to ourselves goes through lo0 now,
+            // not at the timer thread's next turn: that would be a thread
+            // hop (and a wake-up of the timer thread) per segment.
+            c.stack.run_loopback(&mut c.ctx);
             let out = c.ctx.take_output();
             let d = c.stack.next_deadline().map(|d| c.ctx.to_std(d));
             (r, out, d)

@@ -19,8 +19,35 @@ use libc::{c_int, ssize_t};
 
 use crate::fdtable;
 
+/// Whether `fd` is shut both ways (poll reports a hang-up). io-pkt shuts
+/// both directions of its end when the connection ended with an error and
+/// closes its end after a failed connect: the application's end is then
+/// hung up. After a clean end (FIN) io-pkt shuts only its sending side,
+/// which hangs the application's end up only if the application shut its
+/// own sending side too; then the stack is asked, as for an error.
+fn both_shut(fd: c_int) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one pollfd on the caller's open descriptor; no waiting.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    match n {
+        0 => false,
+        1 => p.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0,
+        // Cannot tell: ask io-pkt.
+        _ => true,
+    }
+}
+
 /// The pending error of TCP socket `fd`, asked for at most once.
 fn pending(fd: c_int) -> Option<c_int> {
+    // A clean end of stream has no error to ask io-pkt for: that saves a
+    // round trip to it on every connection's last read.
+    if !both_shut(fd) {
+        return None;
+    }
     if !fdtable::take_end_check(fd) {
         return None;
     }

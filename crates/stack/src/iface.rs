@@ -119,11 +119,14 @@ pub struct Interface {
     pub name: String,
     pub kind: IfKind,
     pub mac: Mac,
+    /// Changed through [`Stack::set_mtu`] (which counts the change in
+    /// [`Stack::link_settings_generation`]).
     pub mtu: u32,
     /// The largest MTU the interface's driver carries; `set_mtu` refuses
     /// more. [`MAX_MTU`] unless the daemon says otherwise.
     pub max_mtu: u32,
-    /// Administratively up (`ifconfig IF up`).
+    /// Administratively up (`ifconfig IF up`); changed through
+    /// [`Stack::set_up`].
     pub up: bool,
     /// The driver reports carrier.
     pub link_up: bool,
@@ -192,6 +195,7 @@ impl Stack {
             return Err(Error::NoBuffers);
         }
         let index = self.ifaces.len() as IfIndex + 1;
+        self.link_settings_gen += 1;
         self.ifaces.push(Some(Interface {
             index,
             name: name.to_string(),
@@ -221,6 +225,7 @@ impl Stack {
             .filter(|s| s.is_some())
             .ok_or_else(|| Error::NoSuchInterface(format!("#{index}")))?;
         *slot = None;
+        self.link_settings_gen += 1;
         self.routes4.remove_interface(index);
         self.routes6.remove_interface(index);
         Ok(())
@@ -256,6 +261,7 @@ impl Stack {
         let was = i.is_running();
         i.up = up;
         let now = i.is_running();
+        self.link_settings_gen += 1;
         self.running_changed(ctx, index, was, now);
         Ok(())
     }
@@ -303,6 +309,7 @@ impl Stack {
             )));
         }
         i.mtu = mtu;
+        self.link_settings_gen += 1;
         Ok(())
     }
 
@@ -312,6 +319,7 @@ impl Stack {
         let i = self.iface_or_err(index)?;
         i.max_mtu = max.clamp(MIN_MTU, MAX_MTU);
         i.mtu = i.mtu.min(i.max_mtu);
+        self.link_settings_gen += 1;
         Ok(())
     }
 

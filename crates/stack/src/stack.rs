@@ -34,6 +34,10 @@ pub struct Stack {
     pub udp: crate::udp::UdpState,
     pub tcp: crate::tcp::TcpState,
     pub(crate) loopback: VecDeque<PktBuf>,
+    /// Bumped whenever an interface's admin state or MTU may have changed
+    /// (or one was added or removed), so a host that tells drivers about
+    /// those settings can tell in O(1) that nothing changed.
+    pub(crate) link_settings_gen: u64,
 }
 
 impl Stack {
@@ -51,6 +55,7 @@ impl Stack {
             udp: crate::udp::UdpState::default(),
             tcp: crate::tcp::TcpState::new(ctx),
             loopback: VecDeque::new(),
+            link_settings_gen: 0,
         };
         let lo = s
             .add_interface("lo0", IfKind::Loopback, Mac::ZERO, 33_184)
@@ -120,6 +125,23 @@ impl Stack {
             lo.stats.tx_bytes += frame.len() as u64;
         }
         self.loopback.push_back(frame);
+    }
+
+    /// The generation of the interfaces' admin states and MTUs: it
+    /// changes whenever one of them may have (`set_up`, `set_mtu`,
+    /// `set_max_mtu`, an interface added or removed).
+    pub fn link_settings_generation(&self) -> u64 {
+        self.link_settings_gen
+    }
+
+    /// Delivers the frames a socket call sent to ourselves through `lo0`
+    /// (they wait there otherwise until the next [`Stack::poll`]). A host
+    /// calls it after each socket call so that loopback traffic does not
+    /// wait for its timer thread.
+    pub fn run_loopback(&mut self, ctx: &mut impl Ctx) {
+        if !self.loopback.is_empty() {
+            self.drain_loopback(ctx);
+        }
     }
 
     pub(crate) fn drain_loopback(&mut self, ctx: &mut impl Ctx) {

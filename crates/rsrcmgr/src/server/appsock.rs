@@ -36,6 +36,8 @@ pub const MAX_APP_SOCKETS: usize = 65_536;
 /// Bytes moved per socket and direction per wake-up, so that one busy
 /// socket cannot starve the others.
 const CHUNK: usize = 64 * 1024;
+/// The scratch buffer's size for datagrams: the largest message either way.
+const DGRAM_SCRATCH: usize = DGRAM_HEADER_LEN + MAX_DGRAM_PAYLOAD + 1;
 /// `ConnectWait` requests waiting on one socket at most.
 const MAX_WAITERS: usize = 16;
 /// Finished TCP connections remembered for their names at most.
@@ -104,6 +106,11 @@ pub(crate) struct AppSock {
     pair_shut: bool,
     /// Bytes held here, as counted against the creator's share.
     held: usize,
+    /// Our end may have bytes to read / room to write: set by readiness
+    /// events (edge-triggered), cleared when a read or write would block,
+    /// so a pump started by stack news makes no call bound to fail.
+    readable: bool,
+    writable: bool,
 }
 
 impl AppSock {
@@ -155,6 +162,13 @@ fn would_block(e: &Error) -> bool {
     )
 }
 
+/// Empties a hold buffer, giving its memory back: most sockets hold
+/// nothing most of the time.
+fn release(buf: &mut Vec<u8>, off: &mut usize) {
+    *buf = Vec::new();
+    *off = 0;
+}
+
 fn is_again(e: rustix::io::Errno) -> bool {
     e == rustix::io::Errno::AGAIN || e == rustix::io::Errno::INTR
 }
@@ -181,8 +195,15 @@ impl<H: StackHost> Loop<H> {
     }
 
     /// Readiness on our end of a pair.
-    pub(crate) fn app_event(&mut self, token: Token) {
+    pub(crate) fn app_event(&mut self, token: Token, ev: &mio::event::Event) {
         if let Some(&id) = self.app_tokens.get(&token) {
+            if let Some(s) = self.apps.get_mut(&id) {
+                // A hang-up or an error is news for both directions: the
+                // next call reports it.
+                let news = ev.is_read_closed() || ev.is_write_closed() || ev.is_error();
+                s.readable |= ev.is_readable() || news;
+                s.writable |= ev.is_writable() || news;
+            }
             self.pump(id);
         }
     }
@@ -250,6 +271,8 @@ impl<H: StackHost> Loop<H> {
                 connect_failed: false,
                 pair_shut: false,
                 held: 0,
+                readable: true,
+                writable: true,
             },
         );
         Ok(theirs)
@@ -432,65 +455,80 @@ impl<H: StackHost> Loop<H> {
         let mut more = false;
         // What each direction may hold here at most (the client's share).
         let share = self.stream_share(s.creator, s.held, CHUNK);
+        // Bytes pass through the loop's scratch buffer; only what one side
+        // cannot take yet is copied into the socket's own buffers.
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.resize(CHUNK, 0);
         // Application to stack: read only while the stack takes it, so a
         // full stack fills the pair and the application blocks.
         let mut budget = CHUNK;
         loop {
-            if s.from_off >= s.from_app.len() {
-                s.from_app.clear();
-                s.from_off = 0;
-                if s.app_eof {
-                    break;
+            if s.from_off < s.from_app.len() {
+                let held = std::mem::take(&mut s.from_app);
+                let data = held.get(s.from_off..).unwrap_or_default();
+                let taken = self.stack_take(s, data);
+                if taken.is_some() {
+                    s.from_app = held;
                 }
-                if budget == 0 {
-                    more = true;
-                    break;
+                match taken {
+                    Some(0) => break,
+                    Some(n) => s.from_off += n,
+                    // Refused for good: the rest is read and dropped.
+                    None => {}
                 }
-                let mut buf = vec![0u8; budget.min(share)];
-                match rustix::io::read(&s.end, &mut buf) {
-                    Ok(0) => {
-                        s.app_eof = true;
-                        if !s.send_dead {
-                            // The application's shutdown(SHUT_WR) or close:
-                            // our FIN follows the data (RFC 9293 3.6).
-                            let _ = self
-                                .host
-                                .with_stack(|st, c| st.socket_shutdown(c, id, false, true));
-                        }
-                        break;
-                    }
-                    Ok(n) => {
-                        budget = budget.saturating_sub(n);
-                        if s.send_dead {
-                            continue;
-                        }
-                        buf.truncate(n);
-                        s.from_app = buf;
-                    }
-                    Err(e) if is_again(e) => break,
-                    Err(_) => {
-                        s.app_eof = true;
-                        break;
-                    }
-                }
+                continue;
             }
-            let data = s.from_app.get(s.from_off..).unwrap_or_default();
-            match self
-                .host
-                .with_stack(|st, c| st.socket_send(c, id, data, None))
-            {
-                Ok(0) => break,
-                Ok(n) => s.from_off += n,
-                Err(e) if would_block(&e) => break,
-                Err(e) => {
-                    // EPIPE (the connection is closed) is no pending
-                    // error; a reset or a timeout is (SO_ERROR, read).
-                    if !matches!(e, Error::BrokenPipe) {
-                        s.error.get_or_insert(errno_of(&e));
+            release(&mut s.from_app, &mut s.from_off);
+            if s.app_eof {
+                break;
+            }
+            if budget == 0 {
+                more = true;
+                break;
+            }
+            if !s.readable {
+                // Drained since the last readiness event (edge-triggered):
+                // the next byte the application writes brings another.
+                break;
+            }
+            let want = budget.min(share).min(scratch.len());
+            let buf = scratch.get_mut(..want).unwrap_or_default();
+            match rustix::io::read(&s.end, buf) {
+                Ok(0) => {
+                    s.app_eof = true;
+                    if !s.send_dead {
+                        // The application's shutdown(SHUT_WR) or close:
+                        // our FIN follows the data (RFC 9293 3.6).
+                        let _ = self
+                            .host
+                            .with_stack(|st, c| st.socket_shutdown(c, id, false, true));
                     }
-                    s.send_dead = true;
-                    s.from_app.clear();
-                    s.from_off = 0;
+                    break;
+                }
+                Ok(n) => {
+                    budget = budget.saturating_sub(n);
+                    if s.send_dead {
+                        continue;
+                    }
+                    let data = scratch.get(..n).unwrap_or_default();
+                    let taken = self.stack_take(s, data).unwrap_or(0);
+                    if !s.send_dead && taken < n {
+                        // The stack is full: keep the rest for its room.
+                        s.from_app
+                            .extend_from_slice(data.get(taken..).unwrap_or_default());
+                        s.from_off = 0;
+                        break;
+                    }
+                }
+                Err(e) if is_again(e) => {
+                    if e == rustix::io::Errno::AGAIN {
+                        s.readable = false;
+                    }
+                    break;
+                }
+                Err(_) => {
+                    s.app_eof = true;
+                    break;
                 }
             }
         }
@@ -498,22 +536,21 @@ impl<H: StackHost> Loop<H> {
         let mut budget = CHUNK;
         loop {
             if s.to_off < s.to_app.len() {
-                let data = s.to_app.get(s.to_off..).unwrap_or_default();
-                match rustix::net::send(&s.end, data, SendFlags::NOSIGNAL | SendFlags::DONTWAIT) {
-                    Ok(n) => s.to_off += n,
-                    Err(e) if is_again(e) => break,
-                    Err(_) => {
-                        // The application's end is gone for reading.
-                        s.to_app.clear();
-                        s.to_off = 0;
-                        s.stack_eof = true;
-                        break;
-                    }
+                let held = std::mem::take(&mut s.to_app);
+                let data = held.get(s.to_off..).unwrap_or_default();
+                let given = self.app_give(s, data);
+                if given.is_some() {
+                    s.to_app = held;
+                }
+                match given {
+                    Some(0) => break,
+                    Some(n) => s.to_off += n,
+                    // The application's end is gone for reading.
+                    None => {}
                 }
                 continue;
             }
-            s.to_app.clear();
-            s.to_off = 0;
+            release(&mut s.to_app, &mut s.to_off);
             if s.stack_eof {
                 break;
             }
@@ -521,10 +558,16 @@ impl<H: StackHost> Loop<H> {
                 more = true;
                 break;
             }
-            let mut buf = vec![0u8; budget.min(share)];
+            if !s.writable && !s.send_dead {
+                // The pair is full: what is readable stays in the stack
+                // (its window closes) until the application reads.
+                break;
+            }
+            let want = budget.min(share).min(scratch.len());
+            let buf = scratch.get_mut(..want).unwrap_or_default();
             match self
                 .host
-                .with_stack(|st, c| st.socket_recv(c, id, &mut buf, false))
+                .with_stack(|st, c| st.socket_recv(c, id, buf, false))
             {
                 Ok(r) if r.len == 0 => {
                     s.stack_eof = true;
@@ -532,8 +575,15 @@ impl<H: StackHost> Loop<H> {
                 }
                 Ok(r) => {
                     budget = budget.saturating_sub(r.len);
-                    buf.truncate(r.len);
-                    s.to_app = buf;
+                    let data = scratch.get(..r.len).unwrap_or_default();
+                    let given = self.app_give(s, data).unwrap_or(0);
+                    if !s.stack_eof && given < r.len {
+                        // The pair is full: keep the rest for its room.
+                        s.to_app
+                            .extend_from_slice(data.get(given..).unwrap_or_default());
+                        s.to_off = 0;
+                        break;
+                    }
                 }
                 // Once the stack refused data for good, nothing more
                 // comes either: the connection is over.
@@ -548,8 +598,53 @@ impl<H: StackHost> Loop<H> {
                 }
             }
         }
+        self.scratch = scratch;
         let close = s.app_eof && s.from_off >= s.from_app.len() && hung_up(&s.end);
         Pumped { close, more }
+    }
+
+    /// Offers `data` from the application to the stack. `Some(n)`: the
+    /// stack took `n` bytes (0: no room now); `None`: it refused for good
+    /// (the socket is then marked `send_dead` and its error recorded).
+    fn stack_take(&mut self, s: &mut AppSock, data: &[u8]) -> Option<usize> {
+        let id = s.id;
+        match self
+            .host
+            .with_stack(|st, c| st.socket_send(c, id, data, None))
+        {
+            Ok(n) => Some(n),
+            Err(e) if would_block(&e) => Some(0),
+            Err(e) => {
+                // EPIPE (the connection is closed) is no pending error; a
+                // reset or a timeout is (SO_ERROR, read).
+                if !matches!(e, Error::BrokenPipe) {
+                    s.error.get_or_insert(errno_of(&e));
+                }
+                s.send_dead = true;
+                release(&mut s.from_app, &mut s.from_off);
+                None
+            }
+        }
+    }
+
+    /// Writes `data` from the stack into the application's end. `Some(n)`:
+    /// `n` bytes went (0: the pair is full); `None`: the application's end
+    /// is gone for reading (the stream is then over for it).
+    fn app_give(&mut self, s: &mut AppSock, data: &[u8]) -> Option<usize> {
+        match rustix::net::send(&s.end, data, SendFlags::NOSIGNAL | SendFlags::DONTWAIT) {
+            Ok(n) => Some(n),
+            Err(e) if is_again(e) => {
+                if e == rustix::io::Errno::AGAIN {
+                    s.writable = false;
+                }
+                Some(0)
+            }
+            Err(_) => {
+                release(&mut s.to_app, &mut s.to_off);
+                s.stack_eof = true;
+                None
+            }
+        }
     }
 
     /// The connection ended by an error (a reset, a timeout) or is closed
@@ -622,17 +717,13 @@ impl<H: StackHost> Loop<H> {
         let id = s.id;
         let mut more = false;
         let mut budget = CHUNK;
-        // One buffer per turn, for the largest message either way.
-        let mut buf = vec![0u8; DGRAM_HEADER_LEN + MAX_DGRAM_PAYLOAD + 1];
+        // The loop's scratch buffer, for the largest message either way.
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.resize(buf.len().max(DGRAM_SCRATCH), 0);
         // Application to stack, a datagram at a time.
         loop {
             if let Some((dst, src, data)) = s.dgram_out.take() {
-                match self.host.with_stack(|st, c| match src {
-                    Some((ip, ifindex)) => {
-                        st.socket_send_from(c, id, &data, dst, Some(ip), ifindex)
-                    }
-                    None => st.socket_send(c, id, &data, dst),
-                }) {
+                match self.dgram_send(id, &data, dst, src) {
                     Ok(_) => {}
                     Err(Error::WouldBlock) => {
                         // Wait for room, unless the client holds its share
@@ -666,8 +757,20 @@ impl<H: StackHost> Loop<H> {
                     }
                     match DgramHeader::decode(msg) {
                         Ok(h) => {
+                            // Sent straight from the scratch buffer; copied
+                            // only if it has to wait for room.
                             let payload = msg.get(DGRAM_HEADER_LEN..).unwrap_or_default();
-                            s.dgram_out = Some((h.addr, h.pktinfo, payload.to_vec()));
+                            match self.dgram_send(id, payload, h.addr, h.pktinfo) {
+                                Ok(_) => {}
+                                Err(Error::WouldBlock) => {
+                                    // As above: wait within the share.
+                                    if self.may_hold(s.creator, s.held, payload.len()) {
+                                        s.dgram_out = Some((h.addr, h.pktinfo, payload.to_vec()));
+                                    }
+                                    break;
+                                }
+                                Err(e) => self.dgram_error(s, errno_of(&e)),
+                            }
                         }
                         Err(_) => self.dgram_error(s, errno::EINVAL),
                     }
@@ -716,7 +819,7 @@ impl<H: StackHost> Loop<H> {
                 }
                 st.socket_recv(c, id, space, false)
             });
-            let msg = match got {
+            let (h, len) = match got {
                 Ok(r) => {
                     budget = budget.saturating_sub(r.len + DGRAM_HEADER_LEN);
                     let h = DgramHeader {
@@ -725,9 +828,7 @@ impl<H: StackHost> Loop<H> {
                         errno: 0,
                         pktinfo: r.pktinfo,
                     };
-                    let mut m = h.encode().to_vec();
-                    m.extend_from_slice(buf.get(..r.len).unwrap_or_default());
-                    m
+                    (h, r.len)
                 }
                 Err(e) if would_block(&e) => break,
                 Err(e) => {
@@ -736,14 +837,54 @@ impl<H: StackHost> Loop<H> {
                         errno: errno_of(&e),
                         ..DgramHeader::default()
                     };
-                    h.encode().to_vec()
+                    (h, 0)
                 }
             };
-            s.to_app = msg;
-            s.to_off = 0;
+            // Header and payload go as one message straight from the
+            // scratch buffer; only a message the pair has no room for is
+            // copied, to wait.
+            let head = h.encode();
+            let payload = buf.get(..len).unwrap_or_default();
+            let parts = [std::io::IoSlice::new(&head), std::io::IoSlice::new(payload)];
+            match rustix::net::sendmsg(
+                &s.end,
+                &parts,
+                &mut rustix::net::SendAncillaryBuffer::default(),
+                SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
+            ) {
+                Ok(_) => {}
+                Err(e) if is_again(e) => {
+                    // Kept within the client's share, else dropped as a
+                    // full receive buffer drops it (see above).
+                    if self.may_hold(s.creator, s.held, DGRAM_HEADER_LEN + len) {
+                        let mut m = head.to_vec();
+                        m.extend_from_slice(payload);
+                        s.to_app = m;
+                        s.to_off = 0;
+                    }
+                    break;
+                }
+                Err(_) => {}
+            }
         }
+        self.scratch = buf;
         let close = s.app_eof && hung_up(&s.end);
         Pumped { close, more }
+    }
+
+    /// Hands one datagram to the stack: to `dst` (None: the peer), from
+    /// the source the application chose (IP_PKTINFO), if any.
+    fn dgram_send(
+        &self,
+        id: SocketId,
+        data: &[u8],
+        dst: Option<SocketAddr>,
+        src: Option<(IpAddr, u32)>,
+    ) -> Result<usize, Error> {
+        self.host.with_stack(|st, c| match src {
+            Some((ip, ifindex)) => st.socket_send_from(c, id, data, dst, Some(ip), ifindex),
+            None => st.socket_send(c, id, data, dst),
+        })
     }
 
     /// An asynchronous error for a datagram socket: a connected socket gets
@@ -887,7 +1028,18 @@ impl<H: StackHost> Loop<H> {
                 &format!("bind {addr}"),
             ),
             Request::Connect { addr } => {
-                let r = self.host.with_stack(|st, c| st.socket_connect(c, id, addr));
+                let (r, established) = self.host.with_stack(|st, c| {
+                    let r = st.socket_connect(c, id, addr);
+                    // Over lo0 the whole handshake runs here: then connect
+                    // succeeds now, as POSIX allows, and a blocking connect
+                    // needs no `ConnectWait` round trip.
+                    st.run_loopback(c);
+                    let rd = st.socket_readiness(id);
+                    let done =
+                        matches!(r, Err(Error::InProgress)) && rd.writable && !rd.error && !rd.hup;
+                    (r, done)
+                });
+                let r = if established { Ok(()) } else { r };
                 if matches!(r, Err(Error::InProgress))
                     && let (Some(fd), Some(s)) = (fd, self.apps.get_mut(&id))
                     && s.class == Class::Stream

@@ -81,6 +81,8 @@ struct Shared {
     done: Mutex<Vec<Completion>>,
     /// Bytes io-pkt may hold for one client's application sockets.
     buffer_limit: AtomicUsize,
+    /// The loop's thread, once it runs.
+    loop_thread: std::sync::OnceLock<std::thread::ThreadId>,
 }
 
 /// Tells the server that a socket has news (the daemon's
@@ -92,6 +94,10 @@ pub struct Notifier {
 }
 
 impl Notifier {
+    fn on_loop_thread(&self) -> bool {
+        self.shared.loop_thread.get() == Some(&std::thread::current().id())
+    }
+
     pub fn socket_ready(&self, sock: SocketId) {
         let mut ready = lock(&self.shared.ready);
         let was_empty = ready.is_empty();
@@ -100,8 +106,10 @@ impl Notifier {
         }
         drop(ready);
         // The loop takes the whole set at once, so only the first addition
-        // after it emptied the set needs to wake it.
-        if was_empty {
+        // after it emptied the set needs to wake it. News the loop's own
+        // socket calls made needs no wake-up at all: the loop looks at the
+        // set before it waits again.
+        if was_empty && !self.on_loop_thread() {
             let _ = self.shared.waker.wake();
         }
     }
@@ -144,6 +152,7 @@ impl Server {
             ready: Mutex::new(BTreeSet::new()),
             done: Mutex::new(Vec::new()),
             buffer_limit: AtomicUsize::new(BUFFER_LIMIT_PER_CLIENT),
+            loop_thread: std::sync::OnceLock::new(),
         });
         let mut lp = Loop {
             host,
@@ -164,6 +173,7 @@ impl Server {
             tomb_order: std::collections::VecDeque::new(),
             deferred: Vec::new(),
             running: Arc::new(AtomicUsize::new(0)),
+            scratch: Vec::new(),
         };
         let thread = std::thread::Builder::new()
             .name("iopkt-rsrcmgr".into())
@@ -249,14 +259,21 @@ struct Loop<H: StackHost> {
     deferred: Vec<(Token, u32, Response)>,
     /// `mount`/`destroy` threads running.
     running: Arc<AtomicUsize>,
+    /// Where application sockets' bytes pass between the pair and the
+    /// stack (one buffer for the loop, not one per turn).
+    scratch: Vec<u8>,
 }
 
 impl<H: StackHost> Loop<H> {
     fn run(&mut self) {
         let mut events = Events::with_capacity(256);
+        let _ = self.shared.loop_thread.set(std::thread::current().id());
         loop {
-            // Left-over work: look at the descriptors without waiting.
-            let timeout = if self.again.is_empty() {
+            // Left-over work, or news this thread's own stack calls made
+            // (those do not wake the loop): look at the descriptors without
+            // waiting.
+            let news = !lock(&self.shared.ready).is_empty();
+            let timeout = if self.again.is_empty() && !news {
                 None
             } else {
                 Some(std::time::Duration::ZERO)
@@ -275,7 +292,7 @@ impl<H: StackHost> Loop<H> {
                 match ev.token() {
                     LISTENER => self.accept_all(),
                     WAKER => {}
-                    t if self.is_app_token(t) => self.app_event(t),
+                    t if self.is_app_token(t) => self.app_event(t, ev),
                     t => self.service(t),
                 }
             }

@@ -118,7 +118,17 @@ impl Stack {
         }
         let local = SocketAddr::new(rx.dst, dport);
         let remote = SocketAddr::new(rx.src, sport);
-        if let Some(&id) = self.tcp.by_tuple.get(&(local, remote)) {
+        let mut reopen = None;
+        if let Some(&id) = self.tcp.by_tuple.get(&(local, remote))
+            && let Some(floor) = self.tcp_time_wait_reopen(ctx, id, local, &seg)
+        {
+            reopen = Some(floor);
+        }
+        if reopen.is_some() {
+            if let Some(lid) = self.tcp_find_listener(local) {
+                self.tcp_input_listen(ctx, lid, local, remote, &seg, reopen);
+            }
+        } else if let Some(&id) = self.tcp.by_tuple.get(&(local, remote)) {
             let before = self.tcp_readiness(id);
             match self.tcp.conns.get(&id).map(|t| t.state) {
                 Some(State::SynSent) => self.tcp_input_syn_sent(ctx, id, &seg),
@@ -131,14 +141,45 @@ impl Stack {
                 ctx.socket_ready(id);
             }
         } else if let Some(lid) = self.tcp_find_listener(local) {
-            self.tcp_input_listen(ctx, lid, local, remote, &seg);
+            self.tcp_input_listen(ctx, lid, local, remote, &seg, None);
         } else {
             self.tcp.stats.no_port += 1;
             self.tcp_reset_reply(ctx, local, remote, &seg);
         }
     }
 
-    /// LISTEN (RFC 9293 section 3.10.7.2).
+    /// A new SYN for a connection in TIME-WAIT (RFC 1122 section
+    /// 4.2.2.13, RFC 6191): accepted when its sequence number is beyond
+    /// everything the old incarnation received and a listener would take
+    /// it. The TIME-WAIT ends; the answer is the lowest initial sequence
+    /// number the new incarnation may use (above anything the old one sent,
+    /// as Linux does: its last plus a maximum window). Without this, a
+    /// connection from a port reused within 2 MSL (a client reconnecting
+    /// to a server that closed first, as every connection to ourselves
+    /// over lo0 soon does) gets an ACK, resets, and retries only after the
+    /// initial retransmission timeout.
+    fn tcp_time_wait_reopen(
+        &mut self,
+        ctx: &mut impl Ctx,
+        id: SocketId,
+        local: SocketAddr,
+        seg: &Seg<'_>,
+    ) -> Option<u32> {
+        if !seg.has(wire::SYN) || seg.has(wire::ACK) || seg.has(wire::RST) {
+            return None;
+        }
+        let t = self.tcp.conns.get(&id)?;
+        if t.state != State::TimeWait || !seq::gt(seg.seq, t.rcv_nxt) {
+            return None;
+        }
+        let floor = t.snd_max.wrapping_add(65_535 + 2);
+        self.tcp_find_listener(local)?;
+        self.tcp_closed(ctx, id);
+        Some(floor)
+    }
+
+    /// LISTEN (RFC 9293 section 3.10.7.2). `isn_floor`: the lowest initial
+    /// sequence number allowed (a TIME-WAIT reopened).
     fn tcp_input_listen(
         &mut self,
         ctx: &mut impl Ctx,
@@ -146,6 +187,7 @@ impl Stack {
         local: SocketAddr,
         remote: SocketAddr,
         seg: &Seg<'_>,
+        isn_floor: Option<u32>,
     ) {
         if seg.has(wire::RST) {
             return;
@@ -178,7 +220,12 @@ impl Stack {
             return;
         }
         let now = ctx.now();
-        let isn = self.tcp.key.isn(local, remote, now);
+        let mut isn = self.tcp.key.isn(local, remote, now);
+        if let Some(f) = isn_floor
+            && seq::lt(isn, f)
+        {
+            isn = f;
+        }
         let Some(id) = self.tcp_spawn(lid, local, remote, seg, isn, now) else {
             return;
         };
