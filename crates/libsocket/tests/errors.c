@@ -182,6 +182,8 @@ static void refused(void) {
         errno = 0;
         CHECK(connect(s, (struct sockaddr *)&ra, sizeof ra) == -1 && errno == EINPROGRESS);
         short r = revents(s, POLLOUT, 10000);
+        if (!((r & POLLOUT) && (r & POLLERR) && (r & POLLHUP)))
+            fprintf(stderr, "round %d: revents 0x%x\n", round, (unsigned)r);
         CHECK((r & POLLOUT) && (r & POLLERR) && (r & POLLHUP));
         char buf[4];
         if (round == 0) {
