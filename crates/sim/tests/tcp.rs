@@ -1377,7 +1377,7 @@ fn a_smaller_mtu_after_the_handshake_shrinks_the_segments() {
 fn lossy_transfer_with(cc: &str, seed: u64) -> (iopkt_stack::tcp::TcpStats, Duration) {
     let mut net = net_with(seed, Duration::from_millis(10));
     let (c, s) = established(&mut net, false);
-    let (a, b) = (net.a, net.b);
+    let a = net.a;
     net.sim
         .with(a, |st, cx| {
             st.socket_setopt(cx, c, SockOpt::Congestion(cc.into()))
@@ -1387,26 +1387,36 @@ fn lossy_transfer_with(cc: &str, seed: u64) -> (iopkt_stack::tcp::TcpStats, Dura
         net.sim.stack(a).socket_getopt(c, SockOptName::Congestion),
         Ok(SockOpt::Congestion(cc.into()))
     );
+    let took = lossy_bulk(&mut net, (c, s), 2.0, 0x3c, Duration::from_secs(300), cc);
+    (net.sim.stack(a).tcp.stats, took)
+}
+
+/// Sends 1 MB from `a` to `b` over an established connection with
+/// `loss` % of `a`'s frames dropped from now on; asserts it arrives
+/// intact (`label` names the run) and returns the virtual time it took.
+fn lossy_bulk(
+    net: &mut Net,
+    (c, s): (SocketId, SocketId),
+    loss: f64,
+    salt: u8,
+    limit: Duration,
+    label: &str,
+) -> Duration {
+    let (a, b) = (net.a, net.b);
     net.sim.set_impairment(
         a,
         net.ia,
         Impairment {
-            loss: 2.0,
+            loss,
             ..Impairment::default()
         },
     );
-    let data = pattern(1 << 20, 0x3c);
+    let data = pattern(1 << 20, salt);
     let start = net.sim.now();
-    let got = pump(
-        &mut net.sim,
-        (a, c),
-        (b, s),
-        &data,
-        Duration::from_secs(300),
-    );
-    assert_eq!(got.len(), data.len(), "{cc}: incomplete");
-    assert!(got == data, "{cc}: bytes differ");
-    (net.sim.stack(a).tcp.stats, net.sim.now() - start)
+    let got = pump(&mut net.sim, (a, c), (b, s), &data, limit);
+    assert_eq!(got.len(), data.len(), "{label}: incomplete");
+    assert!(got == data, "{label}: bytes differ");
+    net.sim.now() - start
 }
 
 #[test]
@@ -1431,30 +1441,16 @@ fn transfer_with_sack(sack: bool, seed: u64) -> (iopkt_stack::tcp::TcpStats, Dur
     }
     let (c, s) = established(&mut net, false);
     let negotiated = net.sim.stack(a).tcp.negotiated(c).unwrap().5;
-    net.sim.set_impairment(
-        a,
-        net.ia,
-        Impairment {
-            loss: 3.0,
-            ..Impairment::default()
-        },
-    );
-    let data = pattern(1 << 20, 0x5a);
-    let start = net.sim.now();
-    let got = pump(
-        &mut net.sim,
-        (a, c),
-        (b, s),
-        &data,
+    let label = format!("sack={sack}");
+    let took = lossy_bulk(
+        &mut net,
+        (c, s),
+        3.0,
+        0x5a,
         Duration::from_secs(600),
+        &label,
     );
-    assert_eq!(got.len(), data.len(), "sack={sack}: incomplete");
-    assert!(got == data, "sack={sack}: bytes differ");
-    (
-        net.sim.stack(a).tcp.stats,
-        net.sim.now() - start,
-        negotiated,
-    )
+    (net.sim.stack(a).tcp.stats, took, negotiated)
 }
 
 #[test]
