@@ -25,5 +25,16 @@ pub const DEFAULT_HEADROOM: usize = 192;
 
 /// Data bytes a pooled buffer holds after its headroom: one jumbo-ish frame of
 /// up to 9216 bytes would need more, so pooled buffers cover standard MTUs and
-/// larger packets get a buffer of their own ([`PktBuf::with_capacity`]).
+/// larger packets come from the large class ([`LARGE_DATA_SIZE`]) or get a
+/// buffer of their own ([`PktBuf::with_capacity`]).
 pub const DEFAULT_DATA_SIZE: usize = 2048;
+
+/// Data bytes of the standard pool's large buffers: any frame of the
+/// largest MTU (65 535) with its Ethernet header, as lo0 carries them.
+/// Like BSD's jumbo mbuf clusters next to the 2 KiB ones: frames this big
+/// come in streams (a bulk transfer over lo0), and allocating and zeroing
+/// 33 KiB per frame cost as much as copying the payload once more.
+pub const LARGE_DATA_SIZE: usize = 65_536 + 64;
+
+/// Large buffers the standard pool keeps idle at most (4 MiB).
+pub const LARGE_MAX_FREE: usize = 64;

@@ -16,6 +16,9 @@ use crate::buf::{PktBuf, RawPkt, free_raw};
 #[derive(Clone)]
 pub struct Pool {
     inner: Arc<PoolInner>,
+    /// Buffers for packets too big for `inner`, if the pool has a second
+    /// size class.
+    large: Option<Arc<PoolInner>>,
 }
 
 pub(crate) struct PoolInner {
@@ -43,19 +46,24 @@ impl Pool {
     /// `max_free` idle buffers for reuse.
     pub fn new(headroom: usize, data_size: usize, max_free: usize) -> Pool {
         Pool {
-            inner: Arc::new(PoolInner {
-                free: ArrayQueue::new(max_free.max(1)),
-                headroom,
-                data_size,
-                allocated: AtomicU64::new(0),
-                reused: AtomicU64::new(0),
-            }),
+            inner: PoolInner::new(headroom, data_size, max_free),
+            large: None,
         }
     }
 
-    /// The standard pool: default headroom and data size, 4096 idle buffers.
+    /// The same pool with a second size class: packets longer than the
+    /// pool's data size but at most `data_size` get pooled buffers of that
+    /// size, up to `max_free` of them kept idle.
+    pub fn with_large(mut self, data_size: usize, max_free: usize) -> Pool {
+        self.large = Some(PoolInner::new(self.inner.headroom, data_size, max_free));
+        self
+    }
+
+    /// The standard pool: default headroom and data size, 4096 idle buffers;
+    /// large buffers for frames up to the largest MTU, 64 kept idle.
     pub fn standard() -> Pool {
         Pool::new(crate::DEFAULT_HEADROOM, crate::DEFAULT_DATA_SIZE, 4096)
+            .with_large(crate::LARGE_DATA_SIZE, crate::LARGE_MAX_FREE)
     }
 
     /// An empty buffer with the pool's headroom in front.
@@ -67,9 +75,11 @@ impl Pool {
     /// otherwise a buffer of its own.
     pub fn alloc_for(&self, len: usize) -> PktBuf {
         if len <= self.inner.data_size {
-            self.alloc()
-        } else {
-            PktBuf::with_capacity(self.inner.headroom, len)
+            return self.alloc();
+        }
+        match &self.large {
+            Some(large) if len <= large.data_size => large.get_or_alloc(Arc::as_ptr(large)),
+            _ => PktBuf::with_capacity(self.inner.headroom, len),
         }
     }
 
@@ -81,16 +91,38 @@ impl Pool {
         self.inner.data_size
     }
 
+    /// Both size classes together.
     pub fn stats(&self) -> PoolStats {
-        PoolStats {
-            allocated: self.inner.allocated.load(Ordering::Relaxed),
-            reused: self.inner.reused.load(Ordering::Relaxed),
-            idle: self.inner.free.len(),
+        let mut st = self.inner.stats();
+        if let Some(large) = &self.large {
+            let l = large.stats();
+            st.allocated += l.allocated;
+            st.reused += l.reused;
+            st.idle += l.idle;
         }
+        st
     }
 }
 
 impl PoolInner {
+    fn new(headroom: usize, data_size: usize, max_free: usize) -> Arc<PoolInner> {
+        Arc::new(PoolInner {
+            free: ArrayQueue::new(max_free.max(1)),
+            headroom,
+            data_size,
+            allocated: AtomicU64::new(0),
+            reused: AtomicU64::new(0),
+        })
+    }
+
+    fn stats(&self) -> PoolStats {
+        PoolStats {
+            allocated: self.allocated.load(Ordering::Relaxed),
+            reused: self.reused.load(Ordering::Relaxed),
+            idle: self.free.len(),
+        }
+    }
+
     pub(crate) fn get_or_alloc(&self, me: *const PoolInner) -> PktBuf {
         if let Some(raw) = self.free.pop() {
             self.reused.fetch_add(1, Ordering::Relaxed);
@@ -125,6 +157,26 @@ impl Drop for PoolInner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn large_packets_get_reused_buffers_of_the_large_class() {
+        let pool = Pool::new(64, 256, 4).with_large(4096, 2);
+        let a = pool.alloc_for(3000);
+        assert!(a.capacity() >= 64 + 3000);
+        let ptr = a.data().as_ptr();
+        drop(a);
+        let b = pool.alloc_for(4000);
+        assert_eq!(b.data().as_ptr(), ptr, "the large buffer came back");
+        assert_eq!(b.headroom(), 64);
+        assert_eq!(pool.stats().reused, 1);
+        // Beyond the large class: a buffer of its own, not pooled.
+        let c = pool.alloc_for(5000);
+        assert!(c.capacity() >= 5000);
+        drop(c);
+        assert_eq!(pool.stats().idle, 0);
+        drop(b);
+        assert_eq!(pool.stats().idle, 1);
+    }
 
     #[test]
     fn buffers_are_reused_and_outlive_the_pool_handle() {

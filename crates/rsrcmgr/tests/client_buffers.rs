@@ -1,7 +1,8 @@
-//! The per-client limit on bytes io-pkt holds for application sockets:
-//! TCP connections whose receiver never reads fill every buffer on the
-//! way; what io-pkt itself holds for the client that made them stays
-//! within its share (`Stats`: sockets.buffered_bytes_max_client).
+//! What io-pkt itself holds for application sockets (`Stats`:
+//! sockets.buffered_bytes_max_client): nothing for TCP connections, whose
+//! bytes pass straight between the socket pair and the stack's buffers,
+//! even when every buffer on the way is full; for datagrams that wait for
+//! room, no more than the client's share.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
@@ -12,8 +13,9 @@ use iopkt_rsrcmgr::proto::*;
 use iopkt_rsrcmgr::{Client, Server};
 
 const CONNECTIONS: usize = 24;
-/// What a stream socket may always hold per direction (buffer_share.rs).
-const FLOOR: u64 = 1024;
+/// Datagram sockets whose receiver never reads.
+const DGRAM_SOCKETS: usize = 24;
+const DGRAM_LEN: usize = 8000;
 
 fn open_tcp(c: &mut Client) -> OwnedFd {
     match c
@@ -49,10 +51,7 @@ fn set_small_buffers(c: &mut Client, fd: &OwnedFd) {
     }
 }
 
-/// Opens CONNECTIONS connections (both ends made by one control
-/// connection), writes into each until nothing more is taken for a
-/// while, and returns the largest client's holdings.
-fn fill(limit: Option<usize>) -> u64 {
+fn start(limit: Option<usize>) -> (tempfile::TempDir, Server, Client) {
     let dir = tempfile::tempdir().unwrap();
     let host = Arc::new(MemHost::new(0));
     MemHost::run_timers(&host);
@@ -61,7 +60,15 @@ fn fill(limit: Option<usize>) -> u64 {
     if let Some(l) = limit {
         server.set_buffer_limit_per_client(l);
     }
-    let mut c = Client::connect(dir.path()).unwrap();
+    let c = Client::connect(dir.path()).unwrap();
+    (dir, server, c)
+}
+
+/// Opens CONNECTIONS connections (both ends made by one control
+/// connection), writes into each until nothing more is taken for a
+/// while, and returns the largest client's holdings.
+fn fill_streams() -> u64 {
+    let (_dir, _server, mut c) = start(None);
     let l = open_tcp(&mut c);
     c.call_with_fd(
         &Request::Bind {
@@ -132,21 +139,112 @@ fn fill(limit: Option<usize>) -> u64 {
     held
 }
 
+fn open_udp(c: &mut Client) -> OwnedFd {
+    match c
+        .call_with_fd(
+            &Request::SocketOpen {
+                v6: false,
+                stream: false,
+            },
+            None,
+        )
+        .unwrap()
+    {
+        (Response::SocketFd { peer: None }, Some(fd)) => fd,
+        r => panic!("{r:?}"),
+    }
+}
+
+fn local_name(c: &mut Client, fd: &OwnedFd) -> std::net::SocketAddr {
+    match c.call_with_fd(&Request::GetName, Some(fd.as_fd())).unwrap() {
+        (Response::Addr(Some(a)), _) => a,
+        r => panic!("{r:?}"),
+    }
+}
+
+/// Sends datagrams to DGRAM_SOCKETS sockets that never read until their
+/// pairs are full and io-pkt holds what it may, and returns the largest
+/// client's holdings.
+fn fill_datagrams(limit: Option<usize>) -> u64 {
+    let (_dir, _server, mut c) = start(limit);
+    let sender = open_udp(&mut c);
+    c.call_with_fd(
+        &Request::Bind {
+            addr: "127.0.0.1:0".parse().unwrap(),
+        },
+        Some(sender.as_fd()),
+    )
+    .unwrap();
+    let mut receivers = Vec::new();
+    for _ in 0..DGRAM_SOCKETS {
+        let r = open_udp(&mut c);
+        c.call_with_fd(
+            &Request::Bind {
+                addr: "127.0.0.1:0".parse().unwrap(),
+            },
+            Some(r.as_fd()),
+        )
+        .unwrap();
+        let a = local_name(&mut c, &r);
+        receivers.push((r, a));
+    }
+    rustix::io::ioctl_fionbio(&sender, true).unwrap();
+    // Each receiver's pair takes a few datagrams, the stack's receive
+    // queue some more; sending many more than both hold leaves io-pkt a
+    // datagram per socket to keep or drop.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for _ in 0..128 {
+        for (_, a) in &receivers {
+            let mut msg = DgramHeader {
+                addr: Some(*a),
+                ..DgramHeader::default()
+            }
+            .encode()
+            .to_vec();
+            msg.extend_from_slice(&[0x5a; DGRAM_LEN]);
+            while rustix::net::send(&sender, &msg, rustix::net::SendFlags::empty()).is_err() {
+                assert!(Instant::now() < deadline, "the sender never drained");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+    // Let io-pkt pass on what it can.
+    let mut held = 0;
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = held_max(&mut c);
+        if now == held && now > 0 {
+            break;
+        }
+        held = now;
+    }
+    drop(receivers);
+    held
+}
+
+#[test]
+fn io_pkt_holds_nothing_for_tcp_connections_even_when_every_buffer_is_full() {
+    assert_eq!(
+        fill_streams(),
+        0,
+        "stream bytes pass straight between the pair and the stack's buffers"
+    );
+}
+
 #[test]
 fn what_io_pkt_holds_for_one_client_stays_within_its_share() {
     // Unbounded (the default limit is far above), io-pkt holds more than
     // the small limit below allows: the test can tell the difference.
-    let free = fill(None);
-    let limit = 32 * 1024;
-    let bound = limit as u64 + 2 * FLOOR * (2 * CONNECTIONS) as u64;
+    let free = fill_datagrams(None);
+    let limit = 8 * 1024;
     assert!(
-        free > bound,
-        "without a tight limit io-pkt held only {free} bytes (bound {bound})"
+        free > limit as u64,
+        "without a tight limit io-pkt held only {free} bytes (limit {limit})"
     );
-    let limited = fill(Some(limit));
+    let limited = fill_datagrams(Some(limit));
     assert!(
-        limited <= bound,
-        "held {limited} bytes, more than the share {limit} plus the floors ({bound})"
+        limited <= limit as u64,
+        "held {limited} bytes, more than the share {limit}"
     );
     assert!(
         limited > 0,

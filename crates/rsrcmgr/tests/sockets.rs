@@ -390,3 +390,54 @@ fn a_connection_may_hold_at_most_its_share_of_sockets() {
         }
     }
 }
+
+/// Connects a new client socket to the listener `l` (at `la`) and
+/// returns (client end, accepted end).
+fn connected_pair(c: &mut Client, l: &OwnedFd, la: SocketAddr) -> (OwnedFd, OwnedFd) {
+    let s = open_tcp(c);
+    assert!(matches!(
+        c.call_with_fd(&Request::Connect { addr: la }, Some(s.as_fd())),
+        Ok((Response::Ok, None))
+    ));
+    assert!(wait_readable(l));
+    let mut b = [0u8; 1];
+    assert_eq!(rustix::io::read(l, &mut b).unwrap(), 1);
+    match c.call_with_fd(&Request::Accept, Some(l.as_fd())).unwrap() {
+        (Response::SocketFd { peer: Some(_) }, Some(a)) => (s, a),
+        r => panic!("{r:?}"),
+    }
+}
+
+#[test]
+fn bytes_written_just_before_a_shutdown_arrive_and_then_end_of_stream() {
+    // The application's last bytes and its end of stream may reach
+    // io-pkt's end of the pair together, announced by one readiness event:
+    // reading the bytes must not end the reading before the end of stream
+    // shows (a short read is no sign of it).
+    let f = Fixture::new();
+    let mut c = f.client();
+    let l = open_tcp(&mut c);
+    let la = bind(&mut c, &l, "127.0.0.1:0");
+    c.call_with_fd(&Request::Listen { backlog: 8 }, Some(l.as_fd()))
+        .unwrap();
+    for round in 0..40 {
+        let (s, a) = connected_pair(&mut c, &l, la);
+        let msg = vec![round as u8; 1000 + round * 37];
+        assert_eq!(rustix::io::write(&s, &msg).unwrap(), msg.len());
+        rustix::net::shutdown(&s, rustix::net::Shutdown::Write).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            assert!(
+                wait_readable(&a),
+                "round {round}: no end of stream after {} bytes",
+                got.len()
+            );
+            match rustix::io::read(&a, &mut buf).unwrap() {
+                0 => break,
+                n => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        assert_eq!(got, msg, "round {round}");
+    }
+}

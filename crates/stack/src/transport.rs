@@ -257,6 +257,42 @@ impl Stack {
         }
     }
 
+    /// A stream send whose bytes `fill` writes into the socket's send
+    /// buffer in place (up to `max`; two slices, as a ring's room may
+    /// wrap); returns how many it wrote. For a caller that reads the bytes
+    /// from a descriptor: no copy through a buffer of its own.
+    /// `Error::WouldBlock` when there is no room (`fill` is not called).
+    pub fn socket_send_with(
+        &mut self,
+        ctx: &mut impl Ctx,
+        id: SocketId,
+        max: usize,
+        fill: impl FnOnce(&mut [u8], &mut [u8]) -> usize,
+    ) -> Result<usize, Error> {
+        match self.kind(id)? {
+            SocketKind::Tcp(_) => self.tcp_send_with(ctx, id, max, fill),
+            _ => Err(unsupported("in-place send on a datagram socket")),
+        }
+    }
+
+    /// A stream receive that offers the readable bytes (up to `max`) in
+    /// place to `drain`, which returns how many it took. `Ok` with that
+    /// count when bytes were readable (even 0); otherwise as
+    /// [`Stack::socket_recv`]: `Ok(0)` at end of stream, the pending
+    /// error, or `Error::WouldBlock`.
+    pub fn socket_recv_with(
+        &mut self,
+        ctx: &mut impl Ctx,
+        id: SocketId,
+        max: usize,
+        drain: impl FnOnce(&[u8], &[u8]) -> usize,
+    ) -> Result<RecvInfo, Error> {
+        match self.kind(id)? {
+            SocketKind::Tcp(_) => self.tcp_recv_with(ctx, id, max, drain),
+            _ => Err(unsupported("in-place receive on a datagram socket")),
+        }
+    }
+
     /// shutdown(2).
     pub fn socket_shutdown(
         &mut self,

@@ -10,6 +10,7 @@
 //! a kernel socket; the socket closes when every copy of the application's
 //! end is closed (the server's end then reports a hang-up).
 
+use std::io::{IoSlice, IoSliceMut};
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd};
 
@@ -73,9 +74,6 @@ pub(crate) struct AppSock {
     /// The connection that made it (its socket count).
     creator: Token,
     key: (u64, u64),
-    /// Stream: bytes read from the application the stack has not taken yet.
-    from_app: Vec<u8>,
-    from_off: usize,
     /// The application shut its sending side (or closed): passed on.
     app_eof: bool,
     /// The stack refused the data for good (reset): the application's
@@ -111,13 +109,16 @@ pub(crate) struct AppSock {
     /// so a pump started by stack news makes no call bound to fail.
     readable: bool,
     writable: bool,
+    /// A readiness event said the application's end stopped writing (shut
+    /// down or closed): end of stream waits behind what is left, and no
+    /// further event will announce it.
+    app_done_writing: bool,
 }
 
 impl AppSock {
     /// Bytes held here for the application, either way.
     fn held_now(&self) -> usize {
-        self.from_app.len().saturating_sub(self.from_off)
-            + self.to_app.len().saturating_sub(self.to_off)
+        self.to_app.len().saturating_sub(self.to_off)
             + self.dgram_out.as_ref().map_or(0, |(_, _, d)| d.len())
     }
 }
@@ -162,13 +163,6 @@ fn would_block(e: &Error) -> bool {
     )
 }
 
-/// Empties a hold buffer, giving its memory back: most sockets hold
-/// nothing most of the time.
-fn release(buf: &mut Vec<u8>, off: &mut usize) {
-    *buf = Vec::new();
-    *off = 0;
-}
-
 fn is_again(e: rustix::io::Errno) -> bool {
     e == rustix::io::Errno::AGAIN || e == rustix::io::Errno::INTR
 }
@@ -202,6 +196,7 @@ impl<H: StackHost> Loop<H> {
                 // next call reports it.
                 let news = ev.is_read_closed() || ev.is_write_closed() || ev.is_error();
                 s.readable |= ev.is_readable() || news;
+                s.app_done_writing |= ev.is_read_closed();
                 s.writable |= ev.is_writable() || news;
             }
             self.pump(id);
@@ -256,8 +251,6 @@ impl<H: StackHost> Loop<H> {
                 class,
                 creator,
                 key,
-                from_app: Vec::new(),
-                from_off: 0,
                 app_eof: false,
                 send_dead: false,
                 to_app: Vec::new(),
@@ -273,6 +266,7 @@ impl<H: StackHost> Loop<H> {
                 held: 0,
                 readable: true,
                 writable: true,
+                app_done_writing: false,
             },
         );
         Ok(theirs)
@@ -451,144 +445,175 @@ impl<H: StackHost> Loop<H> {
         if let Some(p) = self.pump_gate(s) {
             return p;
         }
+        let mut more = self.stream_from_app(s);
+        more |= self.stream_to_app(s);
+        let close = s.app_eof && hung_up(&s.end);
+        Pumped { close, more }
+    }
+
+    /// Application to stack: bytes are read from the pair straight into
+    /// the stack's send buffer, and only while it has room, so a full
+    /// stack fills the pair and the application blocks. True when the
+    /// turn's budget ran out with more perhaps waiting.
+    fn stream_from_app(&mut self, s: &mut AppSock) -> bool {
         let id = s.id;
-        let mut more = false;
-        // What each direction may hold here at most (the client's share).
-        let share = self.stream_share(s.creator, s.held, CHUNK);
-        // Bytes pass through the loop's scratch buffer; only what one side
-        // cannot take yet is copied into the socket's own buffers.
-        let mut scratch = std::mem::take(&mut self.scratch);
-        scratch.resize(CHUNK, 0);
-        // Application to stack: read only while the stack takes it, so a
-        // full stack fills the pair and the application blocks.
         let mut budget = CHUNK;
-        loop {
-            if s.from_off < s.from_app.len() {
-                let held = std::mem::take(&mut s.from_app);
-                let data = held.get(s.from_off..).unwrap_or_default();
-                let taken = self.stack_take(s, data);
-                if taken.is_some() {
-                    s.from_app = held;
-                }
-                match taken {
-                    Some(0) => break,
-                    Some(n) => s.from_off += n,
-                    // Refused for good: the rest is read and dropped.
-                    None => {}
-                }
-                continue;
-            }
-            release(&mut s.from_app, &mut s.from_off);
-            if s.app_eof {
-                break;
-            }
+        while !s.app_eof {
             if budget == 0 {
-                more = true;
-                break;
+                return true;
             }
             if !s.readable {
                 // Drained since the last readiness event (edge-triggered):
                 // the next byte the application writes brings another.
-                break;
+                return false;
             }
-            let want = budget.min(share).min(scratch.len());
-            let buf = scratch.get_mut(..want).unwrap_or_default();
-            match rustix::io::read(&s.end, buf) {
-                Ok(0) => {
+            if s.send_dead {
+                // Refused for good: the application's bytes are read and
+                // dropped, so its writes do not block forever.
+                self.stream_discard(s);
+                continue;
+            }
+            let end = &s.end;
+            let mut read: Option<(usize, Result<usize, rustix::io::Errno>)> = None;
+            let sent = self.host.with_stack(|st, c| {
+                st.socket_send_with(c, id, budget, |a, b| {
+                    let offered = a.len() + b.len();
+                    let r = rustix::io::readv(end, &mut [IoSliceMut::new(a), IoSliceMut::new(b)]);
+                    let n = r.unwrap_or(0);
+                    read = Some((offered, r));
+                    n
+                })
+            });
+            match sent {
+                // The stack is full: its room brings news.
+                Err(e) if would_block(&e) => return false,
+                Err(e) => {
+                    self.stack_refused(s, &e);
+                    continue;
+                }
+                Ok(_) => {}
+            }
+            match read {
+                None => return false,
+                Some((_, Ok(0))) => {
                     s.app_eof = true;
-                    if !s.send_dead {
-                        // The application's shutdown(SHUT_WR) or close:
-                        // our FIN follows the data (RFC 9293 3.6).
-                        let _ = self
-                            .host
-                            .with_stack(|st, c| st.socket_shutdown(c, id, false, true));
-                    }
-                    break;
+                    // The application's shutdown(SHUT_WR) or close: our
+                    // FIN follows the data (RFC 9293 3.6).
+                    let _ = self
+                        .host
+                        .with_stack(|st, c| st.socket_shutdown(c, id, false, true));
                 }
-                Ok(n) => {
+                Some((offered, Ok(n))) => {
                     budget = budget.saturating_sub(n);
-                    if s.send_dead {
-                        continue;
-                    }
-                    let data = scratch.get(..n).unwrap_or_default();
-                    let taken = self.stack_take(s, data).unwrap_or(0);
-                    if !s.send_dead && taken < n {
-                        // The stack is full: keep the rest for its room.
-                        s.from_app
-                            .extend_from_slice(data.get(taken..).unwrap_or_default());
-                        s.from_off = 0;
-                        break;
+                    if n < offered && !s.app_done_writing {
+                        // A stream socket's read stops short only when its
+                        // queue is empty: no need for a call that would
+                        // say EAGAIN. Bytes arriving since raise a new
+                        // edge. Not so for end of stream once the
+                        // application stopped writing: the event saying so
+                        // came already, so read on until it shows.
+                        s.readable = false;
                     }
                 }
-                Err(e) if is_again(e) => {
+                Some((_, Err(e))) if is_again(e) => {
                     if e == rustix::io::Errno::AGAIN {
                         s.readable = false;
                     }
-                    break;
+                    return false;
                 }
-                Err(_) => {
-                    s.app_eof = true;
-                    break;
-                }
+                Some((_, Err(_))) => s.app_eof = true,
             }
         }
-        // Stack to application, as the pair has room.
+        false
+    }
+
+    /// Reads and drops what the application wrote after the stack refused
+    /// its data for good.
+    fn stream_discard(&mut self, s: &mut AppSock) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.resize(CHUNK, 0);
+        match rustix::io::read(&s.end, &mut scratch) {
+            Ok(0) => s.app_eof = true,
+            Ok(_) => {}
+            Err(e) if is_again(e) => {
+                if e == rustix::io::Errno::AGAIN {
+                    s.readable = false;
+                }
+            }
+            Err(_) => s.app_eof = true,
+        }
+        self.scratch = scratch;
+    }
+
+    /// The stack refused the application's data for good (a reset, a
+    /// timeout, the connection closed): later bytes are dropped.
+    fn stack_refused(&mut self, s: &mut AppSock, e: &Error) {
+        // EPIPE (the connection is closed) is no pending error; a reset
+        // or a timeout is (SO_ERROR, read).
+        if !matches!(e, Error::BrokenPipe) {
+            s.error.get_or_insert(errno_of(e));
+        }
+        s.send_dead = true;
+    }
+
+    /// Stack to application: bytes are written into the pair straight
+    /// from the stack's receive buffer, only as far as the pair takes
+    /// them; what it does not take stays in the stack (its window closes)
+    /// until the application reads. True when the turn's budget ran out.
+    fn stream_to_app(&mut self, s: &mut AppSock) -> bool {
+        let id = s.id;
         let mut budget = CHUNK;
-        loop {
-            if s.to_off < s.to_app.len() {
-                let held = std::mem::take(&mut s.to_app);
-                let data = held.get(s.to_off..).unwrap_or_default();
-                let given = self.app_give(s, data);
-                if given.is_some() {
-                    s.to_app = held;
-                }
-                match given {
-                    Some(0) => break,
-                    Some(n) => s.to_off += n,
-                    // The application's end is gone for reading.
-                    None => {}
-                }
-                continue;
-            }
-            release(&mut s.to_app, &mut s.to_off);
-            if s.stack_eof {
-                break;
-            }
+        let mut more = false;
+        while !s.stack_eof {
             if budget == 0 {
-                more = true;
-                break;
+                return true;
             }
             if !s.writable && !s.send_dead {
-                // The pair is full: what is readable stays in the stack
-                // (its window closes) until the application reads.
-                break;
+                return more;
             }
-            let want = budget.min(share).min(scratch.len());
-            let buf = scratch.get_mut(..want).unwrap_or_default();
-            match self
-                .host
-                .with_stack(|st, c| st.socket_recv(c, id, buf, false))
-            {
-                Ok(r) if r.len == 0 => {
+            let end = &s.end;
+            let mut wrote: Option<(usize, Result<usize, rustix::io::Errno>)> = None;
+            let got = self.host.with_stack(|st, c| {
+                st.socket_recv_with(c, id, budget, |a, b| {
+                    let offered = a.len() + b.len();
+                    let r = rustix::net::sendmsg(
+                        end,
+                        &[IoSlice::new(a), IoSlice::new(b)],
+                        &mut Default::default(),
+                        SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
+                    );
+                    let n = r.unwrap_or(0);
+                    wrote = Some((offered, r));
+                    n
+                })
+            });
+            match (got, wrote) {
+                (Ok(_), Some((offered, Ok(n)))) => {
+                    budget = budget.saturating_sub(n);
+                    if n < offered {
+                        // A short write: the pair is full.
+                        s.writable = false;
+                        return more;
+                    }
+                }
+                (Ok(_), Some((_, Err(e)))) if is_again(e) => {
+                    if e == rustix::io::Errno::AGAIN {
+                        s.writable = false;
+                    }
+                    return more;
+                }
+                // The application's end is gone for reading: the stream
+                // is over for it.
+                (Ok(_), Some((_, Err(_)))) => s.stack_eof = true,
+                // Nothing was readable: end of stream.
+                (Ok(_), None) => {
                     s.stack_eof = true;
                     let _ = rustix::net::shutdown(&s.end, Shutdown::Write);
                 }
-                Ok(r) => {
-                    budget = budget.saturating_sub(r.len);
-                    let data = scratch.get(..r.len).unwrap_or_default();
-                    let given = self.app_give(s, data).unwrap_or(0);
-                    if !s.stack_eof && given < r.len {
-                        // The pair is full: keep the rest for its room.
-                        s.to_app
-                            .extend_from_slice(data.get(given..).unwrap_or_default());
-                        s.to_off = 0;
-                        break;
-                    }
-                }
                 // Once the stack refused data for good, nothing more
                 // comes either: the connection is over.
-                Err(e) if would_block(&e) && !s.send_dead => break,
-                Err(e) => {
+                (Err(e), _) if would_block(&e) && !s.send_dead => return more,
+                (Err(e), _) => {
                     if !would_block(&e) {
                         s.error.get_or_insert(errno_of(&e));
                     }
@@ -598,53 +623,7 @@ impl<H: StackHost> Loop<H> {
                 }
             }
         }
-        self.scratch = scratch;
-        let close = s.app_eof && s.from_off >= s.from_app.len() && hung_up(&s.end);
-        Pumped { close, more }
-    }
-
-    /// Offers `data` from the application to the stack. `Some(n)`: the
-    /// stack took `n` bytes (0: no room now); `None`: it refused for good
-    /// (the socket is then marked `send_dead` and its error recorded).
-    fn stack_take(&mut self, s: &mut AppSock, data: &[u8]) -> Option<usize> {
-        let id = s.id;
-        match self
-            .host
-            .with_stack(|st, c| st.socket_send(c, id, data, None))
-        {
-            Ok(n) => Some(n),
-            Err(e) if would_block(&e) => Some(0),
-            Err(e) => {
-                // EPIPE (the connection is closed) is no pending error; a
-                // reset or a timeout is (SO_ERROR, read).
-                if !matches!(e, Error::BrokenPipe) {
-                    s.error.get_or_insert(errno_of(&e));
-                }
-                s.send_dead = true;
-                release(&mut s.from_app, &mut s.from_off);
-                None
-            }
-        }
-    }
-
-    /// Writes `data` from the stack into the application's end. `Some(n)`:
-    /// `n` bytes went (0: the pair is full); `None`: the application's end
-    /// is gone for reading (the stream is then over for it).
-    fn app_give(&mut self, s: &mut AppSock, data: &[u8]) -> Option<usize> {
-        match rustix::net::send(&s.end, data, SendFlags::NOSIGNAL | SendFlags::DONTWAIT) {
-            Ok(n) => Some(n),
-            Err(e) if is_again(e) => {
-                if e == rustix::io::Errno::AGAIN {
-                    s.writable = false;
-                }
-                Some(0)
-            }
-            Err(_) => {
-                release(&mut s.to_app, &mut s.to_off);
-                s.stack_eof = true;
-                None
-            }
-        }
+        more
     }
 
     /// The connection ended by an error (a reset, a timeout) or is closed
@@ -915,8 +894,7 @@ impl<H: StackHost> Loop<H> {
             return 0;
         };
         let in_pair = rustix::io::ioctl_fionread(&s.end).unwrap_or(0) as usize;
-        let here = s.from_app.len().saturating_sub(s.from_off)
-            + s.dgram_out.as_ref().map_or(0, |(_, _, d)| d.len());
+        let here = s.dgram_out.as_ref().map_or(0, |(_, _, d)| d.len());
         let stack = self.host.with_stack(|st, _| {
             st.socket_list()
                 .into_iter()

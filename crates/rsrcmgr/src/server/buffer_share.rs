@@ -1,17 +1,14 @@
 //! The per-client limit on bytes io-pkt itself holds for application
-//! sockets: stream bytes read from a pair that the stack has not taken
-//! yet, stream bytes from the stack that the application's end had no
-//! room for, and datagrams waiting either way. (The stack's own socket
-//! buffers are bounded per socket by the stack; the pairs' by the
-//! kernel.)
+//! sockets: datagrams waiting for room either way. Stream bytes are never
+//! held here: they are read from a pair straight into the stack's send
+//! buffer and written into a pair straight from its receive buffer, only
+//! as far as the other side has room. (The stack's own socket buffers are
+//! bounded per socket by the stack; the pairs' by the kernel.)
 //!
 //! Each socket's holdings count against the control connection that
-//! created it. A socket may hold up to one chunk per direction while its
-//! client is under the limit; beyond it, a stream socket goes on in small
-//! steps of [`FLOOR`] bytes (so one client's stalled sockets cannot stop
-//! its others), and a datagram that would have to wait is dropped, as the
-//! kernel drops datagrams when buffers are full. A client's total is thus
-//! at most the limit plus `2 * FLOOR` per stream socket.
+//! created it. A datagram that would have to wait beyond the client's
+//! share is dropped, as the kernel drops datagrams when buffers are full,
+//! so a client's total stays within the limit.
 
 use std::sync::atomic::Ordering;
 
@@ -21,20 +18,9 @@ use super::{Loop, StackHost};
 
 /// Bytes io-pkt holds for one client's sockets, by default.
 pub const BUFFER_LIMIT_PER_CLIENT: usize = 16 << 20;
-/// What a stream socket may always hold per direction.
-pub(crate) const FLOOR: usize = 1024;
-
 impl<H: StackHost> Loop<H> {
     fn share_limit(&self) -> usize {
         self.shared.buffer_limit.load(Ordering::Relaxed)
-    }
-
-    /// Bytes one direction of a socket of `creator`, which holds
-    /// `mine` bytes now, may hold: at most `chunk`, at least [`FLOOR`].
-    pub(crate) fn stream_share(&self, creator: Token, mine: usize, chunk: usize) -> usize {
-        let total = self.app_held.get(&creator).copied().unwrap_or(0);
-        let others = total.saturating_sub(mine);
-        (self.share_limit().saturating_sub(others) / 2).clamp(FLOOR.min(chunk), chunk)
     }
 
     /// Whether a socket of `creator` holding `mine` bytes may hold `more`.

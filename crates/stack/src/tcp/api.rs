@@ -255,6 +255,44 @@ impl Stack {
         id: SocketId,
         data: &[u8],
     ) -> Result<usize, Error> {
+        let room = self.tcp_send_room(id)?;
+        if data.is_empty() {
+            return Ok(0);
+        }
+        if room == 0 {
+            return Err(self.tcp_send_refused(id));
+        }
+        let n = self.tcb_mut(id)?.sndbuf.push(&data[..data.len().min(room)]);
+        self.tcp_sent_into_buffer(ctx, id);
+        Ok(n)
+    }
+
+    /// Like `tcp_send`, but the bytes are written into the send buffer in
+    /// place by `fill` (see `SendBuf::fill_with`), at most `max` of them.
+    /// `Ok(0)`: `fill` wrote nothing although there was room;
+    /// `Error::WouldBlock`: no room (and `fill` was not called).
+    pub(crate) fn tcp_send_with(
+        &mut self,
+        ctx: &mut impl Ctx,
+        id: SocketId,
+        max: usize,
+        fill: impl FnOnce(&mut [u8], &mut [u8]) -> usize,
+    ) -> Result<usize, Error> {
+        let room = self.tcp_send_room(id)?.min(max);
+        if room == 0 {
+            return Err(self.tcp_send_refused(id));
+        }
+        let n = self.tcb_mut(id)?.sndbuf.fill_with(room, fill);
+        if n > 0 {
+            self.tcp_sent_into_buffer(ctx, id);
+        }
+        Ok(n)
+    }
+
+    /// The bytes a send may queue now, or why it may not (a pending error,
+    /// a state that takes no data): the send buffer's room within the
+    /// stack-wide memory bound.
+    fn tcp_send_room(&mut self, id: SocketId) -> Result<usize, Error> {
         let t = self.tcb_mut(id)?;
         if let Some(e) = t.error.take() {
             return Err(e);
@@ -269,24 +307,24 @@ impl Stack {
             State::Closed | State::Listen => return Err(Error::NotConnected),
             _ => return Err(Error::BrokenPipe),
         }
-        if data.is_empty() {
-            return Ok(0);
-        }
-        // The buffer's room, within the stack-wide memory bound.
         let room = self.tcp_mem_snd_room(self.tcb(id)?);
-        let t = self.tcb_mut(id)?;
-        let n = t.sndbuf.push(&data[..data.len().min(room)]);
-        if n == 0 {
-            if t.sndbuf.space() > 0 {
-                // Refused for memory: wake the writer when there is some.
-                self.tcp.mem.blocked.insert(id);
-            }
-            return Err(Error::WouldBlock);
+        Ok(room.min(self.tcb(id)?.sndbuf.space()))
+    }
+
+    /// A send found no room: `WouldBlock`, after noting a writer to wake
+    /// if memory rather than the buffer was short.
+    fn tcp_send_refused(&mut self, id: SocketId) -> Error {
+        if self.tcb(id).is_ok_and(|t| t.sndbuf.space() > 0) {
+            self.tcp.mem.blocked.insert(id);
         }
+        Error::WouldBlock
+    }
+
+    /// New bytes are in the send buffer: send what the windows allow.
+    fn tcp_sent_into_buffer(&mut self, ctx: &mut impl Ctx, id: SocketId) {
         self.tcp_output(ctx, id, false);
         self.tcp_rearm(id);
         self.tcp_mem_recharge(ctx, id);
-        Ok(n)
     }
 
     pub(crate) fn tcp_recv(
@@ -297,42 +335,76 @@ impl Stack {
         peek: bool,
     ) -> Result<RecvInfo, Error> {
         let t = self.tcb_mut(id)?;
-        let info = |len| RecvInfo {
-            len,
-            from: None,
-            truncated: false,
-            full_len: len,
-            pktinfo: None,
-        };
         if !t.rcvbuf.is_empty() && !buf.is_empty() {
             let n = t.rcvbuf.read(buf, !peek);
             if !peek {
-                // What the application reads per round trip sizes the
-                // buffer (`super::autotune`).
-                let now = ctx.now();
-                self.tcp_rcv_space_adjust(id, n, now);
-                self.tcp_mem_recharge(ctx, id);
-                let clamp = self.tcp_mem_wnd_clamp(self.tcb(id)?);
-                let t = self.tcb_mut(id)?;
-                t.tune.wnd_clamp = clamp;
-                // Tell the peer when reading opened the window noticeably
-                // (RFC 9293 section 3.8.6.2.2).
-                if t.state.synchronized() && t.window_update_due() {
-                    self.tcp_send_ack(ctx, id);
-                    self.tcp_rearm(id);
-                }
+                self.tcp_read_from_buffer(ctx, id, n)?;
             }
-            return Ok(info(n));
+            return Ok(recv_info(n));
         }
+        self.tcp_recv_nothing(id, buf.is_empty())
+    }
+
+    /// Like `tcp_recv`, but the readable bytes (at most `max`) are offered
+    /// in place to `drain` (see `RecvBuf::drain_with`), which returns how
+    /// many it took. When bytes were readable the answer is `Ok` with the
+    /// count taken, even 0 (`drain` took none); when none were, as
+    /// `tcp_recv` (`Ok(0)` at end of stream, errors, `WouldBlock`).
+    pub(crate) fn tcp_recv_with(
+        &mut self,
+        ctx: &mut impl Ctx,
+        id: SocketId,
+        max: usize,
+        drain: impl FnOnce(&[u8], &[u8]) -> usize,
+    ) -> Result<RecvInfo, Error> {
+        let t = self.tcb_mut(id)?;
+        if !t.rcvbuf.is_empty() && max > 0 {
+            let n = t.rcvbuf.drain_with(max, drain);
+            if n > 0 {
+                self.tcp_read_from_buffer(ctx, id, n)?;
+            }
+            return Ok(recv_info(n));
+        }
+        self.tcp_recv_nothing(id, max == 0)
+    }
+
+    /// The application took `n` bytes out of the receive buffer.
+    fn tcp_read_from_buffer(
+        &mut self,
+        ctx: &mut impl Ctx,
+        id: SocketId,
+        n: usize,
+    ) -> Result<(), Error> {
+        // What the application reads per round trip sizes the buffer
+        // (`super::autotune`).
+        let now = ctx.now();
+        self.tcp_rcv_space_adjust(id, n, now);
+        self.tcp_mem_recharge(ctx, id);
+        let clamp = self.tcp_mem_wnd_clamp(self.tcb(id)?);
+        let t = self.tcb_mut(id)?;
+        t.tune.wnd_clamp = clamp;
+        // Tell the peer when reading opened the window noticeably
+        // (RFC 9293 section 3.8.6.2.2).
+        if t.state.synchronized() && t.window_update_due() {
+            self.tcp_send_ack(ctx, id);
+            self.tcp_rearm(id);
+        }
+        Ok(())
+    }
+
+    /// A receive with nothing readable: the pending error, end of stream,
+    /// or `WouldBlock`.
+    fn tcp_recv_nothing(&mut self, id: SocketId, empty_buf: bool) -> Result<RecvInfo, Error> {
+        let t = self.tcb_mut(id)?;
         if let Some(e) = t.error.take() {
             return Err(e);
         }
         if t.rcv_fin || t.shut_rd {
-            return Ok(info(0));
+            return Ok(recv_info(0));
         }
         match t.state {
             State::Closed | State::Listen => Err(Error::NotConnected),
-            _ if buf.is_empty() => Ok(info(0)),
+            _ if empty_buf => Ok(recv_info(0)),
             _ => Err(Error::WouldBlock),
         }
     }
@@ -615,5 +687,17 @@ impl Stack {
             recv_queue: t.rcvbuf.len(),
             send_queue: t.sndbuf.len(),
         })
+    }
+}
+
+/// What a stream receive of `len` bytes reports (no address, never
+/// truncated).
+fn recv_info(len: usize) -> RecvInfo {
+    RecvInfo {
+        len,
+        from: None,
+        truncated: false,
+        full_len: len,
+        pktinfo: None,
     }
 }

@@ -8,6 +8,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use super::ring::ByteRing;
+
 /// Bytes a client may queue for sending when a connection starts
 /// (net.inet.tcp.sendspace).
 pub const DEFAULT_SEND_BUF: usize = 256 * 1024;
@@ -32,14 +34,14 @@ pub const MAX_OOO_PIECES: usize = 512;
 
 #[derive(Debug)]
 pub struct SendBuf {
-    data: VecDeque<u8>,
+    data: ByteRing,
     pub cap: usize,
 }
 
 impl SendBuf {
     pub fn new(cap: usize) -> SendBuf {
         SendBuf {
-            data: VecDeque::new(),
+            data: ByteRing::default(),
             cap,
         }
     }
@@ -55,13 +57,26 @@ impl SendBuf {
     /// Queues as much of `b` as fits; returns how much.
     pub fn push(&mut self, b: &[u8]) -> usize {
         let n = b.len().min(self.space());
-        self.data.extend(&b[..n]);
+        self.data.extend_from_slice(&b[..n]);
         n
+    }
+    /// Appends up to `max` bytes that `fill` writes in place: it gets the
+    /// new room as two slices (the ring's tail may wrap; the second may be
+    /// empty) and returns how many bytes it wrote from the start of the
+    /// first; the rest of the room stays free. A caller reading from a
+    /// descriptor reads straight into the buffer this way, with no copy
+    /// through a buffer of its own.
+    pub fn fill_with(
+        &mut self,
+        max: usize,
+        fill: impl FnOnce(&mut [u8], &mut [u8]) -> usize,
+    ) -> usize {
+        let n = max.min(self.space());
+        self.data.fill_with(n, fill)
     }
     /// Drops `n` acknowledged bytes from the front.
     pub fn consume(&mut self, n: usize) {
-        let n = n.min(self.data.len());
-        self.data.drain(..n);
+        self.data.consume(n);
     }
     /// Copies `len` bytes from `off` into `out` (zeros past the end of
     /// the data). A ring buffer's contents are two slices; copying them
@@ -224,6 +239,19 @@ impl RecvBuf {
         n
     }
 
+    /// Offers up to `max` readable bytes to `drain` as two slices (the
+    /// ring's two halves, in order; the second may be empty); the bytes it
+    /// says it took (a count from the start) are removed. A caller writing
+    /// to a descriptor writes straight from the buffer this way.
+    pub fn drain_with(&mut self, max: usize, drain: impl FnOnce(&[u8], &[u8]) -> usize) -> usize {
+        let n = max.min(self.data.len());
+        let (a, b) = self.data.as_slices();
+        let na = n.min(a.len());
+        let took = drain(&a[..na], &b[..n - na]).min(n);
+        self.data.drain(..took);
+        took
+    }
+
     /// Up to `max` out-of-order ranges as (offset from the next in-order
     /// byte, length): the one holding the latest arrival first, then the
     /// others in order (RFC 2018 section 4).
@@ -271,6 +299,53 @@ mod tests {
         assert_eq!(r.read(&mut out, false), 4);
         assert_eq!(&out[..4], b"klmn");
         assert_eq!(r.ooo_bytes(), 0);
+    }
+
+    #[test]
+    fn fill_in_place_across_the_ring_wrap_keeps_order() {
+        let mut sb = SendBuf::new(16);
+        assert_eq!(sb.push(b"0123456789"), 10);
+        sb.consume(8);
+        // 2 bytes held near the end of the ring; new room wraps.
+        let wrote = sb.fill_with(100, |a, b| {
+            let room = a.len() + b.len();
+            assert_eq!(room, 14, "room is what the capacity leaves");
+            let src = b"abcdefghij";
+            let na = a.len().min(src.len());
+            a[..na].copy_from_slice(&src[..na]);
+            b[..src.len() - na].copy_from_slice(&src[na..]);
+            src.len()
+        });
+        assert_eq!(wrote, 10);
+        assert_eq!(sb.len(), 12);
+        let mut out = [0u8; 12];
+        sb.copy_out(0, 12, &mut out);
+        assert_eq!(&out, b"89abcdefghij");
+        // A fill that writes less gives the rest of the room back; a fill
+        // claiming more than it was offered counts only the room.
+        assert_eq!(sb.fill_with(3, |_, _| 1), 1);
+        assert_eq!(sb.len(), 13);
+        assert_eq!(sb.fill_with(2, |_, _| 99), 2);
+        assert_eq!(sb.len(), 15);
+        assert_eq!(sb.fill_with(8, |a, b| a.len() + b.len()), 1);
+        assert_eq!(sb.fill_with(8, |_, _| panic!("no room, no call")), 0);
+    }
+
+    #[test]
+    fn drain_in_place_takes_only_what_was_taken() {
+        let mut r = RecvBuf::new(64);
+        assert_eq!(r.insert(0, b"hello world"), 11);
+        let took = r.drain_with(5, |a, b| {
+            assert_eq!(a.len() + b.len(), 5);
+            assert_eq!(a, b"hello");
+            3
+        });
+        assert_eq!(took, 3);
+        let mut out = [0u8; 16];
+        assert_eq!(r.read(&mut out, false), 8);
+        assert_eq!(&out[..8], b"lo world");
+        assert_eq!(r.drain_with(100, |_, _| 1000), 8);
+        assert!(r.is_empty());
     }
 
     #[test]

@@ -46,6 +46,7 @@ pub mod isn;
 pub mod listen;
 mod memory;
 mod output;
+pub mod ring;
 pub mod rtt;
 pub mod sack;
 pub mod seq;
