@@ -36,6 +36,9 @@ pub trait CongestionControl: Debug + Send {
     fn on_recovery_end(&mut self, flight: u32, mss: u32);
     /// The retransmission timer expired (RFC 5681 section 3.1, eq. 4).
     fn on_timeout(&mut self, flight: u32, mss: u32);
+    /// A copy of the whole state, kept to undo a reduction that turns out
+    /// needless (`super::undo`).
+    fn snapshot(&self) -> Box<dyn CongestionControl>;
 }
 
 /// NewReno: slow start, congestion avoidance, fast recovery.
@@ -103,6 +106,9 @@ impl CongestionControl for NewReno {
         self.ssthresh = half_flight(flight, mss);
         self.cwnd = mss;
         self.acked_ca = 0;
+    }
+    fn snapshot(&self) -> Box<dyn CongestionControl> {
+        Box::new(self.clone())
     }
 }
 

@@ -151,6 +151,9 @@ impl CongestionControl for Cubic {
         self.reduce(flight, mss);
         self.cwnd = mss;
     }
+    fn snapshot(&self) -> Box<dyn CongestionControl> {
+        Box::new(self.clone())
+    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,10 @@
 //! - `timers`: retransmission, persist, delayed ACK, keepalive, TIME-WAIT;
 //! - [`rtt`]: the RFC 6298 estimator;
 //! - [`sack`]: the sender's SACK scoreboard (RFC 6675);
+//! - `rack`: RACK loss detection from transmission times (RFC 8985
+//!   section 6), with DSACK (RFC 2883) widening its reordering window;
+//! - `tlp`: tail loss probes (RFC 8985 section 7);
+//! - `undo`: taking back the reduction of a recovery DSACKs prove needless;
 //! - [`cc`]: congestion control (NewReno) and its trait;
 //! - `cubic`: CUBIC (RFC 9438), the default;
 //! - `icmp`: ICMP errors and path MTU changes reaching connections;
@@ -28,9 +32,7 @@
 //! - `api`: the socket calls;
 //! - [`stats`]: the counters (`netstat -s`).
 //!
-//! Not here: detection of lost retransmissions (RACK, RFC 8985) and tail
-//! loss probes, so a lost retransmission waits for the retransmission
-//! timer; path MTU probing (RFC 4821); ECN.
+//! Not here: path MTU probing (RFC 4821); ECN.
 
 mod api;
 mod autotune;
@@ -46,12 +48,15 @@ pub mod isn;
 pub mod listen;
 mod memory;
 mod output;
+mod rack;
 pub mod rtt;
 pub mod sack;
 pub mod seq;
 pub mod stats;
 pub mod tcb;
 mod timers;
+mod tlp;
+mod undo;
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -197,6 +202,7 @@ impl Stack {
         }
         let id = self.sockets.insert(SocketKind::Tcp(TcpSocket {}))?;
         let mut t = tcb::Tcb::new(v6);
+        t.rack_wanted = self.config.tcp_rack;
         let (rcv, snd) = self.tcp_initial_bufs();
         t.rcvbuf = buffers::RecvBuf::new(rcv);
         t.sndbuf = buffers::SendBuf::new(snd);
