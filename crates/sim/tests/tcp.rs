@@ -2092,3 +2092,52 @@ fn a_tail_loss_is_repaired_by_a_probe_after_about_two_round_trips() {
     assert_eq!(st_off.rexmit_timeouts, 1);
     assert!(first_off >= rto_off, "{first_off:?} vs {rto_off:?}");
 }
+
+#[test]
+fn slow_start_doubles_each_round_trip_with_one_ack_per_batch() {
+    // Large buffers so only the congestion window limits the sender.
+    let mut net = net_with(91, Duration::from_millis(10));
+    let (a, b) = (net.a, net.b);
+    for n in [a, b] {
+        net.sim.with(n, |st, _| {
+            st.config.tcp_recvspace = 8 << 20;
+            st.config.tcp_sendspace = 8 << 20;
+        });
+    }
+    let (c, s) = established(&mut net, false);
+    let mss = net.sim.stack(a).tcp.negotiated(c).unwrap().0;
+    let cwnd = |sim: &Sim| sim.stack(a).tcp_info_of(c).unwrap().snd_cwnd;
+    assert_eq!(cwnd(&net.sim), 10 * mss, "initial window (RFC 6928)");
+    net.sim.capture();
+    let data = pattern(6 << 20, 0x5c);
+    let sent = net
+        .sim
+        .with(a, |st, cx| st.socket_send(cx, c, &data, None))
+        .unwrap();
+    assert!(sent > 2 << 20);
+    // The first ACK of each flight comes back one round trip (20 ms)
+    // after it left; look just after it.
+    let mut seen = Vec::new();
+    net.sim.run_for(Duration::from_millis(1));
+    for _ in 0..5 {
+        net.sim.run_for(Duration::from_millis(20));
+        seen.push(cwnd(&net.sim) / mss);
+        let mut sink = Vec::new();
+        recv_all(&mut net.sim, b, s, &mut sink).unwrap();
+    }
+    assert_eq!(
+        seen,
+        [20, 40, 80, 160, 320],
+        "segments after each round trip"
+    );
+    // And the receiver sent one ACK per batch, far fewer than one per
+    // two segments.
+    let segs = segments(&mut net.sim);
+    let data_segs = segs.iter().filter(|x| x.from == a && x.len > 0).count();
+    let acks = segs.iter().filter(|x| x.from == b && x.len == 0).count();
+    assert!(data_segs >= 600, "{data_segs}");
+    assert!(
+        acks * 8 <= data_segs,
+        "{acks} ACKs for {data_segs} segments"
+    );
+}

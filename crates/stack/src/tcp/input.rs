@@ -857,7 +857,11 @@ impl Stack {
         }
         t.unacked_segs += 1;
         if t.unacked_segs >= 2 {
-            t.ack_now = true;
+            // Within a receive batch the ACK waits for the batch's end
+            // (`super::stretch`).
+            if !self.tcp.stretch.hold(id) {
+                t.ack_now = true;
+            }
         } else if t.timers.delack.is_none() {
             t.timers.delack = Some(now + super::tcb::DELACK);
         }

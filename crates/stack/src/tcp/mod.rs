@@ -19,6 +19,7 @@
 //! - `input`: segment arrival (RFC 9293 section 3.10.7, RFC 5961);
 //! - `output`: the send loop and segment building;
 //! - `timers`: retransmission, persist, delayed ACK, keepalive, TIME-WAIT;
+//! - `stretch`: one ACK per receive batch;
 //! - [`rtt`]: the RFC 6298 estimator;
 //! - [`sack`]: the sender's SACK scoreboard (RFC 6675);
 //! - `rack`: RACK loss detection from transmission times (RFC 8985
@@ -53,6 +54,7 @@ pub mod rtt;
 pub mod sack;
 pub mod seq;
 pub mod stats;
+mod stretch;
 pub mod tcb;
 mod timers;
 mod tlp;
@@ -127,6 +129,8 @@ pub struct TcpState {
     pub(crate) last_cookie: Option<Instant>,
     /// Bytes held by all connections' buffers (`memory`).
     pub mem: TcpMemory,
+    /// ACKs held back until the end of a receive batch (`stretch`).
+    pub(crate) stretch: stretch::StretchAcks,
 }
 
 impl TcpState {
@@ -150,6 +154,7 @@ impl TcpState {
             syncookies: true,
             last_cookie: None,
             mem: TcpMemory::default(),
+            stretch: stretch::StretchAcks::default(),
         }
     }
 
