@@ -294,12 +294,12 @@ impl Stack {
             if t.cc.ssthresh().saturating_sub(t.pipe()) < mss {
                 return;
             }
-            let no_data_seg = t.unsent() == 0;
+            let no_new_data = t.unsent() == 0;
             let next = t
                 .scoreboard
                 .next_seg(t.snd_una, t.high_rxt, mss, false)
                 .or_else(|| {
-                    if no_data_seg {
+                    if no_new_data {
                         t.scoreboard.next_seg(t.snd_una, t.high_rxt, mss, true)
                     } else {
                         None
@@ -308,7 +308,7 @@ impl Stack {
             // Rule 4, once per episode: with nothing else to send, the
             // tail of the flight, in case that is what was lost.
             let rescue = match (next, t.recover) {
-                (None, Some(rp)) if no_data_seg && t.rescue_rxt.is_none() => t
+                (None, Some(rp)) if no_new_data && t.rescue_rxt.is_none() => t
                     .scoreboard
                     .rescue_seg(t.snd_una, t.snd_max, mss)
                     .map(|x| (x, rp)),
