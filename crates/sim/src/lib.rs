@@ -86,7 +86,13 @@ struct Port {
     node: NodeId,
     ifindex: IfIndex,
     segment: usize,
+    /// Drops the frames it returns true for, as they leave this port (a
+    /// test losing chosen segments).
+    drop_filter: Option<DropFilter>,
 }
+
+/// A test's choice of frames to lose: true drops the frame.
+pub type DropFilter = Box<dyn FnMut(&[u8]) -> bool>;
 
 struct Segment {
     ports: Vec<usize>,
@@ -241,6 +247,7 @@ impl Sim {
                 node: n,
                 ifindex,
                 segment: seg,
+                drop_filter: None,
             });
             self.segments[seg].ports.push(port);
             out.push(ifindex);
@@ -269,6 +276,18 @@ impl Sim {
             .find(|p| p.node == node && p.ifindex == ifindex)
         {
             self.segments[p.segment].cfg.impair = impair;
+        }
+    }
+
+    /// Drops the frames `f` picks as they leave `node` through `ifindex`
+    /// (after capture, so captures show them), or no longer (`None`).
+    pub fn set_drop_filter(&mut self, node: NodeId, ifindex: IfIndex, f: Option<DropFilter>) {
+        if let Some(p) = self
+            .ports
+            .iter_mut()
+            .find(|p| p.node == node && p.ifindex == ifindex)
+        {
+            p.drop_filter = f;
         }
     }
 
@@ -323,6 +342,12 @@ impl Sim {
                 });
             }
             let seg = self.ports[port].segment;
+            if let Some(f) = self.ports[port].drop_filter.as_mut()
+                && f(frame.data())
+            {
+                self.lost += 1;
+                continue;
+            }
             if !self.segments[seg].connected {
                 self.lost += 1;
                 continue;

@@ -1892,3 +1892,252 @@ fn an_ipv6_packet_too_big_lowers_the_mss_of_the_connection() {
     let biggest = after.iter().filter(|x| x.from == a).map(|x| x.len).max();
     assert_eq!(biggest, Some(1208));
 }
+
+/// A 1 MB transfer over a link with `impair` (latency `latency`), RACK-TLP
+/// on or off on both stacks (net.inet.tcp.rack); drops the frames `drop`
+/// picks among `a`'s. Returns the sender's counters and the time taken.
+fn transfer_rack(
+    rack: bool,
+    seed: u64,
+    latency: Duration,
+    impair: Impairment,
+    drop: Option<iopkt_sim::DropFilter>,
+) -> (iopkt_stack::tcp::TcpStats, Duration) {
+    let mut net = net_with(seed, latency);
+    let (a, b) = (net.a, net.b);
+    for n in [a, b] {
+        net.sim.with(n, |st, _| {
+            st.config.set("net.inet.tcp.rack", i64::from(rack)).unwrap()
+        });
+    }
+    let (c, s) = established(&mut net, false);
+    net.sim.set_impairment(a, net.ia, impair);
+    net.sim.set_drop_filter(a, net.ia, drop);
+    let data = pattern(1 << 20, 0x2b);
+    let start = net.sim.now();
+    let got = pump(
+        &mut net.sim,
+        (a, c),
+        (b, s),
+        &data,
+        Duration::from_secs(300),
+    );
+    assert!(
+        got == data,
+        "rack={rack} seed={seed}: transfer incomplete or corrupt"
+    );
+    (net.sim.stack(a).tcp.stats, net.sim.now() - start)
+}
+
+/// (sequence number, payload length) of an IPv4 TCP frame.
+fn data_of(frame: &[u8]) -> Option<(u32, usize)> {
+    if frame.get(12..14)? != [0x08, 0x00] || *frame.get(23)? != 6 {
+        return None;
+    }
+    let ihl = usize::from(frame.get(14)? & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([*frame.get(16)?, *frame.get(17)?]));
+    let tcp = frame.get(14 + ihl..)?;
+    let seq = u32::from_be_bytes(tcp.get(4..8)?.try_into().ok()?);
+    let hl = usize::from(tcp.get(12)? >> 4) * 4;
+    Some((seq, total.checked_sub(ihl + hl)?))
+}
+
+#[test]
+fn rack_retransmits_far_less_than_three_dupacks_when_the_link_only_reorders() {
+    // 2 % of frames held 2 ms, none lost, 5 ms each way: every
+    // retransmission is needless. Three duplicate ACKs fire at each
+    // reordering; RACK, once it has seen reordering, waits min_RTT / 4
+    // (2.5 ms) before calling a segment lost, and DSACKs undo the one
+    // needless recovery that taught it.
+    let reorder = Impairment {
+        reorder: 2.0,
+        ..Impairment::default()
+    };
+    let (mut with, mut without) = ((0, 0), (0, 0));
+    for seed in [61, 62, 63] {
+        let (r, _) = transfer_rack(true, seed, Duration::from_millis(5), reorder, None);
+        let (d, _) = transfer_rack(false, seed, Duration::from_millis(5), reorder, None);
+        with.0 += r.retrans_segs;
+        with.1 += r.fast_retransmits;
+        without.0 += d.retrans_segs;
+        without.1 += d.fast_retransmits;
+        assert_eq!(d.rack_lost, 0, "the dup-ACK rule alone when off");
+        assert!(r.dsacks_in <= r.retrans_segs);
+    }
+    assert!(without.1 >= 10, "the dup-ACK rule was fooled: {without:?}");
+    assert!(
+        with.0 * 4 <= without.0 && with.1 * 4 <= without.1,
+        "retransmissions, fast retransmits: RACK {with:?} vs dup ACKs {without:?}"
+    );
+}
+
+#[test]
+fn a_lost_retransmission_is_repaired_without_a_timeout() {
+    // The 30th data segment is lost, and so is its first retransmission.
+    let dropper = || -> iopkt_sim::DropFilter {
+        let (mut n, mut target, mut drops) = (0, None, 0);
+        Box::new(move |f: &[u8]| {
+            let Some((seq, len)) = data_of(f) else {
+                return false;
+            };
+            if len == 0 {
+                return false;
+            }
+            n += 1;
+            if n == 30 {
+                target = Some(seq);
+            }
+            let hit = target == Some(seq) && drops < 2;
+            drops += u32::from(hit);
+            hit
+        })
+    };
+    let none = Impairment::default();
+    let lat = Duration::from_millis(10);
+    let (r, took_rack) = transfer_rack(true, 71, lat, none, Some(dropper()));
+    let (d, took_dup) = transfer_rack(false, 71, lat, none, Some(dropper()));
+    // RACK: the retransmission was sent before new data that got
+    // SACKed, so it is lost too: sent a third time, no timeout.
+    assert_eq!(r.rexmit_timeouts, 0, "{r:?}");
+    assert!(r.rack_lost >= 2 && r.retrans_segs >= 2, "{r:?}");
+    // Without it only the retransmission timer notices.
+    assert!(d.rexmit_timeouts >= 1, "{d:?}");
+    eprintln!("lost retransmission: RACK {took_rack:?}, without {took_dup:?}");
+}
+
+/// Writes ten full segments at once, the last two of them lost once;
+/// returns (time from the loss to the first retransmission, time from the
+/// loss to the last retransmission, the sender's counters, RTO and
+/// smoothed RTT when the burst went out).
+fn tail_loss(
+    rack: bool,
+) -> (
+    Duration,
+    Duration,
+    iopkt_stack::tcp::TcpStats,
+    Duration,
+    Duration,
+) {
+    let mut net = net_with(81, Duration::from_millis(10));
+    let (a, b) = (net.a, net.b);
+    for n in [a, b] {
+        net.sim.with(n, |st, _| st.config.tcp_rack = rack);
+    }
+    let (c, s) = established(&mut net, false);
+    net.sim
+        .with(a, |st, cx| st.socket_setopt(cx, c, SockOpt::NoDelay(true)))
+        .unwrap();
+    // A few exchanges first, so there is a round-trip estimate.
+    for i in 0..5u8 {
+        let d = pattern(3000, i);
+        assert!(pump(&mut net.sim, (a, c), (b, s), &d, Duration::from_secs(5)) == d);
+    }
+    net.sim.run_for(Duration::from_millis(300));
+    let info = net.sim.stack(a).tcp_info_of(c).unwrap();
+    let mss = net.sim.stack(a).tcp.negotiated(c).unwrap().0 as usize;
+    let burst = pattern(10 * mss, 0x33);
+    let mut seen = 0;
+    net.sim.set_drop_filter(
+        a,
+        net.ia,
+        Some(Box::new(move |f: &[u8]| {
+            let is_data = data_of(f).is_some_and(|(_, l)| l > 0);
+            seen += u32::from(is_data);
+            is_data && (seen == 9 || seen == 10)
+        })),
+    );
+    net.sim.capture();
+    let got = pump(
+        &mut net.sim,
+        (a, c),
+        (b, s),
+        &burst,
+        Duration::from_secs(10),
+    );
+    assert!(got == burst);
+    let sends: Vec<_> = segments(&mut net.sim)
+        .into_iter()
+        .filter(|x| x.from == a && x.len > 0)
+        .collect();
+    let lost = sends.get(8).map(|x| x.time).unwrap();
+    let rexmits: Vec<_> = sends.iter().skip(10).map(|x| x.time).collect();
+    assert_eq!(rexmits.len(), 2, "the two lost segments went out again");
+    (
+        rexmits[0] - lost,
+        rexmits[1] - lost,
+        net.sim.stack(a).tcp.stats,
+        info.rto,
+        info.rtt,
+    )
+}
+
+#[test]
+fn a_tail_loss_is_repaired_by_a_probe_after_about_two_round_trips() {
+    let (probe, repaired, st, rto, srtt) = tail_loss(true);
+    assert_eq!(st.tlp_probes, 1, "{st:?}");
+    assert_eq!(st.rexmit_timeouts, 0, "{st:?}");
+    // PTO = 2 SRTT from the last ACK, which came one round trip after
+    // the burst: the probe (the last segment again) about 3 SRTT after
+    // the loss; its SACK lets RACK resend the other one a round trip
+    // later. Both well before the RTO.
+    assert!(
+        probe <= srtt * 3 + Duration::from_millis(5),
+        "{probe:?}, srtt {srtt:?}"
+    );
+    assert!(repaired <= probe + srtt * 2, "{repaired:?} vs {probe:?}");
+    assert!(repaired < rto, "{repaired:?} vs RTO {rto:?}");
+    // Without probes the retransmission timer it is.
+    let (first_off, _, st_off, rto_off, _) = tail_loss(false);
+    assert_eq!(st_off.tlp_probes, 0);
+    assert_eq!(st_off.rexmit_timeouts, 1);
+    assert!(first_off >= rto_off, "{first_off:?} vs {rto_off:?}");
+}
+
+#[test]
+fn slow_start_doubles_each_round_trip_with_one_ack_per_batch() {
+    // Large buffers so only the congestion window limits the sender.
+    let mut net = net_with(91, Duration::from_millis(10));
+    let (a, b) = (net.a, net.b);
+    for n in [a, b] {
+        net.sim.with(n, |st, _| {
+            st.config.tcp_recvspace = 8 << 20;
+            st.config.tcp_sendspace = 8 << 20;
+        });
+    }
+    let (c, s) = established(&mut net, false);
+    let mss = net.sim.stack(a).tcp.negotiated(c).unwrap().0;
+    let cwnd = |sim: &Sim| sim.stack(a).tcp_info_of(c).unwrap().snd_cwnd;
+    assert_eq!(cwnd(&net.sim), 10 * mss, "initial window (RFC 6928)");
+    net.sim.capture();
+    let data = pattern(6 << 20, 0x5c);
+    let sent = net
+        .sim
+        .with(a, |st, cx| st.socket_send(cx, c, &data, None))
+        .unwrap();
+    assert!(sent > 2 << 20);
+    // The first ACK of each flight comes back one round trip (20 ms)
+    // after it left; look just after it.
+    let mut seen = Vec::new();
+    net.sim.run_for(Duration::from_millis(1));
+    for _ in 0..5 {
+        net.sim.run_for(Duration::from_millis(20));
+        seen.push(cwnd(&net.sim) / mss);
+        let mut sink = Vec::new();
+        recv_all(&mut net.sim, b, s, &mut sink).unwrap();
+    }
+    assert_eq!(
+        seen,
+        [20, 40, 80, 160, 320],
+        "segments after each round trip"
+    );
+    // And the receiver sent one ACK per batch, far fewer than one per
+    // two segments.
+    let segs = segments(&mut net.sim);
+    let data_segs = segs.iter().filter(|x| x.from == a && x.len > 0).count();
+    let acks = segs.iter().filter(|x| x.from == b && x.len == 0).count();
+    assert!(data_segs >= 600, "{data_segs}");
+    assert!(
+        acks * 8 <= data_segs,
+        "{acks} ACKs for {data_segs} segments"
+    );
+}

@@ -63,6 +63,11 @@ pub struct Config {
     /// The largest listen(2) backlog (Linux net.core.somaxconn); larger
     /// requests are silently cut to it.
     pub somaxconn: u32,
+    /// Detect losses with RACK-TLP (RFC 8985): from the time order of
+    /// transmissions, with tail loss probes, instead of counting duplicate
+    /// ACKs (Linux net.ipv4.tcp_recovery). Applies to connections made
+    /// afterwards that negotiate SACK.
+    pub tcp_rack: bool,
 }
 
 impl Default for Config {
@@ -91,6 +96,7 @@ impl Default for Config {
             tcp_sendbuf_max: crate::tcp::buffers::DEFAULT_SEND_BUF_MAX as u32,
             tcp_mem_max: crate::tcp::buffers::DEFAULT_MEM_MAX,
             somaxconn: crate::tcp::listen::SOMAXCONN,
+            tcp_rack: true,
         }
     }
 }
@@ -165,6 +171,10 @@ pub const SYSCTLS: &[(&str, &str)] = &[
         "bytes all TCP buffers may hold together",
     ),
     ("kern.ipc.somaxconn", "largest listen backlog"),
+    (
+        "net.inet.tcp.rack",
+        "RACK-TLP loss detection on new connections (0/1)",
+    ),
 ];
 
 fn flag(v: i64, name: &str) -> Result<bool, Error> {
@@ -216,6 +226,7 @@ impl Config {
             "net.inet.tcp.sendbuf_max" => self.tcp_sendbuf_max as i64,
             "net.inet.tcp.mem_max" => self.tcp_mem_max.min(i64::MAX as u64) as i64,
             "kern.ipc.somaxconn" => self.somaxconn as i64,
+            "net.inet.tcp.rack" => self.tcp_rack as i64,
             _ => return None,
         })
     }
@@ -255,6 +266,7 @@ impl Config {
                 self.somaxconn =
                     ranged(v, 1, i64::from(crate::tcp::listen::MAX_SOMAXCONN), name)? as u32
             }
+            "net.inet.tcp.rack" => self.tcp_rack = flag(v, name)?,
             _ => return Err(Error::NotFound(format!("sysctl {name}"))),
         }
         Ok(())

@@ -530,6 +530,13 @@ fn tcp(s: &TcpStats) -> Vec<(&'static str, u64)> {
         sndbuf_grown,
         mem_pressures,
         mem_drops,
+        rack_lost,
+        rack_reo_timeouts,
+        tlp_probes,
+        tlp_recoveries,
+        dsacks_in,
+        dsacks_out,
+        undos,
     } = *s;
     vec![
         ("connection requests", active_opens),
@@ -583,6 +590,13 @@ fn tcp(s: &TcpStats) -> Vec<(&'static str, u64)> {
         ("send buffer grown", sndbuf_grown),
         ("memory pressure events", mem_pressures),
         ("segments cut for the memory limit", mem_drops),
+        ("segments found lost by RACK", rack_lost),
+        ("RACK reordering timeouts", rack_reo_timeouts),
+        ("tail loss probes sent", tlp_probes),
+        ("losses repaired by a tail loss probe", tlp_recoveries),
+        ("DSACKs received", dsacks_in),
+        ("DSACKs sent", dsacks_out),
+        ("needless recoveries undone", undos),
     ]
 }
 
@@ -809,6 +823,13 @@ mod tests {
             sndbuf_grown: n(),
             mem_pressures: n(),
             mem_drops: n(),
+            rack_lost: n(),
+            rack_reo_timeouts: n(),
+            tlp_probes: n(),
+            tlp_recoveries: n(),
+            dsacks_in: n(),
+            dsacks_out: n(),
+            undos: n(),
         };
         s.udp.stats = UdpStats {
             received: n(),

@@ -76,9 +76,12 @@ impl Stack {
         ifindex: IfIndex,
         frames: impl IntoIterator<Item = PktBuf>,
     ) {
+        // TCP acknowledges the batch once (`tcp::stretch`).
+        self.tcp_batch_begin();
         for f in frames {
             self.eth_input(ctx, ifindex, f);
         }
+        self.tcp_batch_end(ctx);
         self.drain_loopback(ctx);
     }
 

@@ -36,6 +36,9 @@ pub trait CongestionControl: Debug + Send {
     fn on_recovery_end(&mut self, flight: u32, mss: u32);
     /// The retransmission timer expired (RFC 5681 section 3.1, eq. 4).
     fn on_timeout(&mut self, flight: u32, mss: u32);
+    /// A copy of the whole state, kept to undo a reduction that turns out
+    /// needless (`super::undo`).
+    fn snapshot(&self) -> Box<dyn CongestionControl>;
 }
 
 /// NewReno: slow start, congestion avoidance, fast recovery.
@@ -46,6 +49,8 @@ pub struct NewReno {
     /// Bytes acknowledged towards the next cwnd increase in congestion
     /// avoidance (RFC 5681 section 3.1, appropriate byte counting).
     acked_ca: u32,
+    /// In the slow start that follows a retransmission timeout.
+    after_rto: bool,
 }
 
 impl NewReno {
@@ -54,8 +59,23 @@ impl NewReno {
             cwnd: INITIAL_WINDOW_SEGMENTS * mss,
             ssthresh: u32::MAX,
             acked_ca: 0,
+            after_rto: false,
         }
     }
+}
+
+/// The window after a slow-start ACK of `acked` bytes: appropriate byte
+/// counting (RFC 3465 section 2.2) crediting every byte acknowledged, as
+/// Linux does, so the window doubles each round trip however many
+/// segments one ACK covers (a receiver acknowledging a whole receive
+/// batch at once, `super::stretch`); RFC 3465's L = 2 SMSS would stop the
+/// doubling there. Never beyond ssthresh: the rest of the ACK does not
+/// spill into a burst. In the slow start after a retransmission timeout
+/// L is 1 SMSS (RFC 3465 section 2.3): one ACK may then cover segments
+/// the peer held long before (SACKed, or sent before the timeout).
+pub(crate) fn slow_start(cwnd: u32, ssthresh: u32, acked: u32, mss: u32, after_rto: bool) -> u32 {
+    let inc = if after_rto { acked.min(mss) } else { acked };
+    cwnd.saturating_add(inc).min(ssthresh.max(cwnd))
 }
 
 pub(crate) fn half_flight(flight: u32, mss: u32) -> u32 {
@@ -74,9 +94,9 @@ impl CongestionControl for NewReno {
     }
     fn on_ack(&mut self, acked: u32, mss: u32, _now: Instant, _srtt: Option<Duration>) {
         if self.cwnd < self.ssthresh {
-            // Slow start: at most one SMSS per ACK (RFC 5681 eq. 2).
-            self.cwnd = self.cwnd.saturating_add(acked.min(mss));
+            self.cwnd = slow_start(self.cwnd, self.ssthresh, acked, mss, self.after_rto);
         } else {
+            self.after_rto = false;
             self.acked_ca = self.acked_ca.saturating_add(acked);
             if self.acked_ca >= self.cwnd {
                 self.acked_ca -= self.cwnd;
@@ -85,6 +105,7 @@ impl CongestionControl for NewReno {
         }
     }
     fn on_fast_retransmit(&mut self, flight: u32, mss: u32) {
+        self.after_rto = false;
         self.ssthresh = half_flight(flight, mss);
         self.cwnd = self.ssthresh + 3 * mss;
     }
@@ -103,6 +124,10 @@ impl CongestionControl for NewReno {
         self.ssthresh = half_flight(flight, mss);
         self.cwnd = mss;
         self.acked_ca = 0;
+        self.after_rto = true;
+    }
+    fn snapshot(&self) -> Box<dyn CongestionControl> {
+        Box::new(self.clone())
     }
 }
 
@@ -126,6 +151,20 @@ mod tests {
         // The daemon moves its stack into a worker thread.
         fn sendable<T: Send>() {}
         sendable::<crate::Stack>();
+    }
+
+    #[test]
+    fn slow_start_credits_every_byte_acknowledged_up_to_ssthresh() {
+        // One ACK for a whole window of ten segments doubles it.
+        let mut c = NewReno::new(1000);
+        c.on_ack(10_000, 1000, T, None);
+        assert_eq!(c.cwnd(), 20_000);
+        // Not past ssthresh.
+        assert_eq!(slow_start(20_000, 25_000, 20_000, 1000, false), 25_000);
+        // After a timeout, one segment per ACK.
+        c.on_timeout(40_000, 1000);
+        c.on_ack(5000, 1000, T, None);
+        assert_eq!(c.cwnd(), 2000);
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub struct Cubic {
     k: f64,
     /// W_est, the Reno-friendly estimate, in segments (eq. 4).
     w_est: f64,
+    /// In the slow start that follows a retransmission timeout.
+    after_rto: bool,
 }
 
 impl Cubic {
@@ -43,6 +45,7 @@ impl Cubic {
             epoch_start: None,
             k: 0.0,
             w_est: 0.0,
+            after_rto: false,
         }
     }
 
@@ -89,10 +92,11 @@ impl CongestionControl for Cubic {
 
     fn on_ack(&mut self, acked: u32, mss: u32, now: Instant, srtt: Option<Duration>) {
         if self.cwnd < self.ssthresh {
-            // Slow start as in RFC 5681 (section 4.10).
-            self.cwnd = self.cwnd.saturating_add(acked.min(mss));
+            // Slow start as in RFC 5681 (section 4.10), counting bytes.
+            self.cwnd = super::cc::slow_start(self.cwnd, self.ssthresh, acked, mss, self.after_rto);
             return;
         }
+        self.after_rto = false;
         let mss_f = f64::from(mss.max(1));
         let cur = f64::from(self.cwnd) / mss_f;
         let start = match self.epoch_start {
@@ -133,6 +137,7 @@ impl CongestionControl for Cubic {
     }
 
     fn on_fast_retransmit(&mut self, flight: u32, mss: u32) {
+        self.after_rto = false;
         self.reduce(flight, mss);
         self.cwnd = self.ssthresh.saturating_add(3 * mss);
     }
@@ -150,6 +155,10 @@ impl CongestionControl for Cubic {
         // segment; the cubic epoch starts again when ssthresh is reached.
         self.reduce(flight, mss);
         self.cwnd = mss;
+        self.after_rto = true;
+    }
+    fn snapshot(&self) -> Box<dyn CongestionControl> {
+        Box::new(self.clone())
     }
 }
 

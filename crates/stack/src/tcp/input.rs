@@ -415,6 +415,11 @@ impl Stack {
             self.tcp.stats.out_of_window += 1;
             if !seg.data.is_empty() && seq::le(seg.seq.wrapping_add(len), nxt) {
                 self.tcp.stats.dup_segments += 1;
+                if t.sack_ok {
+                    // RFC 2883 section 4: report the duplicate.
+                    let end = seg.seq.wrapping_add(seg.data.len() as u32);
+                    t.dsack_out = Some((seg.seq, end));
+                }
             }
             if !seg.has(wire::RST) {
                 if let Some(t) = self.tcp.conns.get_mut(&id)
@@ -495,7 +500,24 @@ impl Stack {
         // SACK blocks feed the scoreboard (RFC 6675 section 5: every ACK
         // with SACK information updates it).
         let mut new_sack = false;
+        let mut dsack = None;
+        let rack = t.rack_active();
+        // RACK's round-trip checks compare the echoed timestamp with
+        // transmission times (RFC 8985 section 6.2 step 2).
+        let ecr = seg.opts.timestamp.filter(|_| t.ts_ok).map(|x| x.1);
+        let advanced = seq::gt(seg.ack, t.snd_una);
+        if rack {
+            t.rack.begin_ack();
+            if advanced {
+                t.rack.on_cum_ack(seg.ack, now, ecr);
+            }
+        }
         if t.sack_ok && seg.opts.sack_len > 0 {
+            let blocks = seg.opts.sack.get(..seg.opts.sack_len).unwrap_or_default();
+            dsack = super::rack::dsack_of(blocks, seg.ack);
+            if dsack.is_some() {
+                self.tcp.stats.dsacks_in += 1;
+            }
             let (una, max) = (seg.ack, t.snd_max);
             let una = if seq::gt(una, t.snd_una) {
                 una
@@ -503,12 +525,16 @@ impl Stack {
                 t.snd_una
             };
             let before = t.scoreboard.sacked_in(una, max);
-            for b in seg.opts.sack.iter().take(seg.opts.sack_len) {
+            for b in blocks {
                 t.scoreboard.add(una, max, *b);
+                if rack {
+                    t.rack.on_sack(una, max, *b, now);
+                }
             }
             new_sack = t.scoreboard.sacked_in(una, max) > before;
         }
-        if seq::gt(seg.ack, t.snd_una) {
+        let pure_dup = !advanced && seg.opts.sack_len == 0 && seg.data.is_empty();
+        if advanced {
             self.tcp_new_ack(ctx, id, seg, now);
         } else if seg.ack == t.snd_una
             && t.flight() > 0
@@ -517,6 +543,13 @@ impl Stack {
             // With SACK, an ACK reporting new SACKed data is a duplicate
             // ACK whatever its window (RFC 6675 section 2, "DupAck").
             self.tcp_dup_ack(ctx, id);
+        }
+        if rack {
+            self.tcp_rack_on_ack(ctx, id, dsack, now);
+            self.tcp_tlp_on_ack(id, seg.ack, dsack, pure_dup);
+            if advanced {
+                self.tcp_tlp_arm(id, now);
+            }
         }
         let Some(t) = self.tcp.conns.get_mut(&id) else {
             return;
@@ -665,6 +698,7 @@ impl Stack {
             Some(r) if seq::ge(seg.ack, r) => {
                 t.recover = None;
                 t.cc.on_recovery_end(flight, mss);
+                t.rack.on_recovery_end();
             }
             // RFC 6675 section 5 step (C): a partial ACK with SACK just
             // lets more of the scoreboard go out.
@@ -714,6 +748,15 @@ impl Stack {
         };
         t.dupacks += 1;
         let mss = t.mss;
+        if t.rack_active() {
+            // RACK decides what is lost, from time rather than from the
+            // count of duplicate ACKs (RFC 8985 section 6); within
+            // recovery each ACK still clocks out retransmissions.
+            if t.recover.is_some() {
+                self.tcp_sack_send(ctx, id);
+            }
+            return;
+        }
         if t.sack_ok {
             // RFC 6675 section 5: recovery starts at DupThresh duplicate
             // ACKs or as soon as the first unacknowledged byte counts as
@@ -774,10 +817,18 @@ impl Stack {
         };
         if data.is_empty() {
             // Everything in it had arrived already: a needless
-            // retransmission, or a duplicate from the network.
+            // retransmission, or a duplicate from the network. Say so
+            // with a DSACK (RFC 2883 section 4).
             self.tcp.stats.dup_segments += 1;
             t.ack_now = true;
+            if t.sack_ok {
+                t.dsack_out = Some((seg.seq, seg.seq.wrapping_add(seg.data.len() as u32)));
+            }
             return;
+        }
+        if delta == 0 && t.sack_ok && seq::lt(seg.seq, t.rcv_nxt) {
+            // The start of it had arrived already (RFC 2883 section 4.1.2).
+            t.dsack_out = Some((seg.seq, t.rcv_nxt));
         }
         let had_gaps = t.rcvbuf.has_gaps();
         if t.shut_rd && delta == 0 && !had_gaps {
@@ -806,7 +857,11 @@ impl Stack {
         }
         t.unacked_segs += 1;
         if t.unacked_segs >= 2 {
-            t.ack_now = true;
+            // Within a receive batch the ACK waits for the batch's end
+            // (`super::stretch`).
+            if !self.tcp.stretch.hold(id) {
+                t.ack_now = true;
+            }
         } else if t.timers.delack.is_none() {
             t.timers.delack = Some(now + super::tcb::DELACK);
         }

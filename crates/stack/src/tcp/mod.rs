@@ -19,8 +19,13 @@
 //! - `input`: segment arrival (RFC 9293 section 3.10.7, RFC 5961);
 //! - `output`: the send loop and segment building;
 //! - `timers`: retransmission, persist, delayed ACK, keepalive, TIME-WAIT;
+//! - `stretch`: one ACK per receive batch;
 //! - [`rtt`]: the RFC 6298 estimator;
 //! - [`sack`]: the sender's SACK scoreboard (RFC 6675);
+//! - `rack`: RACK loss detection from transmission times (RFC 8985
+//!   section 6), with DSACK (RFC 2883) widening its reordering window;
+//! - `tlp`: tail loss probes (RFC 8985 section 7);
+//! - `undo`: taking back the reduction of a recovery DSACKs prove needless;
 //! - [`cc`]: congestion control (NewReno) and its trait;
 //! - `cubic`: CUBIC (RFC 9438), the default;
 //! - `icmp`: ICMP errors and path MTU changes reaching connections;
@@ -28,9 +33,7 @@
 //! - `api`: the socket calls;
 //! - [`stats`]: the counters (`netstat -s`).
 //!
-//! Not here: detection of lost retransmissions (RACK, RFC 8985) and tail
-//! loss probes, so a lost retransmission waits for the retransmission
-//! timer; path MTU probing (RFC 4821); ECN.
+//! Not here: path MTU probing (RFC 4821); ECN.
 
 mod api;
 mod autotune;
@@ -46,13 +49,17 @@ pub mod isn;
 pub mod listen;
 mod memory;
 mod output;
+mod rack;
 pub mod ring;
 pub mod rtt;
 pub mod sack;
 pub mod seq;
 pub mod stats;
+mod stretch;
 pub mod tcb;
 mod timers;
+mod tlp;
+mod undo;
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -123,6 +130,8 @@ pub struct TcpState {
     pub(crate) last_cookie: Option<Instant>,
     /// Bytes held by all connections' buffers (`memory`).
     pub mem: TcpMemory,
+    /// ACKs held back until the end of a receive batch (`stretch`).
+    pub(crate) stretch: stretch::StretchAcks,
 }
 
 impl TcpState {
@@ -146,6 +155,7 @@ impl TcpState {
             syncookies: true,
             last_cookie: None,
             mem: TcpMemory::default(),
+            stretch: stretch::StretchAcks::default(),
         }
     }
 
@@ -198,6 +208,7 @@ impl Stack {
         }
         let id = self.sockets.insert(SocketKind::Tcp(TcpSocket {}))?;
         let mut t = tcb::Tcb::new(v6);
+        t.rack_wanted = self.config.tcp_rack;
         let (rcv, snd) = self.tcp_initial_bufs();
         t.rcvbuf = buffers::RecvBuf::new(rcv);
         t.sndbuf = buffers::SendBuf::new(snd);

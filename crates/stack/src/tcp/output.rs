@@ -112,6 +112,7 @@ impl Stack {
         }
         let syn = flags & wire::SYN != 0;
         let mut o = TcpOptions::default();
+        let mut dsack = false;
         let wnd;
         if syn {
             o.mss = Some(t.our_mss);
@@ -130,12 +131,19 @@ impl Stack {
             if t.ts_ok {
                 o.timestamp = Some((ts_now(now), t.ts_recent));
             }
-            if t.sack_ok && len == 0 && t.rcvbuf.has_gaps() {
+            if t.sack_ok && len == 0 && (t.rcvbuf.has_gaps() || t.dsack_out.is_some()) {
+                // RFC 2883 section 4: a duplicate goes first, as a DSACK.
+                let first = usize::from(t.dsack_out.is_some());
+                if let Some(d) = t.dsack_out.take() {
+                    o.sack[0] = d;
+                    o.sack_len = 1;
+                    dsack = true;
+                }
                 // RFC 2018 section 4: report what arrived beyond the hole.
-                for (i, (off, l)) in t.rcvbuf.ooo_ranges(3).into_iter().enumerate() {
+                for (i, (off, l)) in t.rcvbuf.ooo_ranges(3 - first).into_iter().enumerate() {
                     let left = t.rcv_nxt.wrapping_add(off as u32);
-                    o.sack[i] = (left, left.wrapping_add(l as u32));
-                    o.sack_len = i + 1;
+                    o.sack[first + i] = (left, left.wrapping_add(l as u32));
+                    o.sack_len = first + i + 1;
                 }
             }
             wnd = t.window_to_advertise() as u16;
@@ -149,6 +157,13 @@ impl Stack {
         }
         let off = seq_no.wrapping_sub(t.snd_buf_seq) as usize;
         let len = len.min(t.sndbuf.len().saturating_sub(off));
+        let fin = u32::from(flags & wire::FIN != 0);
+        let data_seg = !syn && t.rack_active() && (len > 0 || fin > 0);
+        if data_seg {
+            // RACK remembers when each segment went (RFC 8985 section 6.1).
+            t.rack
+                .on_send(seq_no, seq_no.wrapping_add(len as u32 + fin), now);
+        }
         let h = Hdr {
             local,
             remote,
@@ -163,7 +178,11 @@ impl Stack {
         // out for the call so the stack can be borrowed to send.
         let sndbuf = std::mem::replace(&mut t.sndbuf, super::buffers::SendBuf::new(0));
         let r = self.tcp_emit(ctx, h, &opts, len, |b| sndbuf.copy_out(off, len, b));
+        if dsack {
+            self.tcp.stats.dsacks_out += 1;
+        }
         let too_big = r == Err(Error::MessageTooLarge);
+        let mut probe = false;
         let route_mss = if too_big {
             self.tcp_route_mss(remote.ip())
         } else {
@@ -171,6 +190,10 @@ impl Stack {
         };
         if let Some(t) = self.tcp.conns.get_mut(&id) {
             t.sndbuf = sndbuf;
+            if data_seg && t.tlp.end_seq.is_none() {
+                // Sending restarts the probe timer (RFC 8985 section 7.2).
+                probe = true;
+            }
             if too_big {
                 // The way out got narrower (the interface MTU went down)
                 // and IPv4 segments are sent with DF (RFC 1191): shrink
@@ -179,6 +202,9 @@ impl Stack {
                 let opt = if t.ts_ok { 12 } else { 0 };
                 t.mss = t.mss.min(u32::from(route_mss).saturating_sub(opt)).max(64);
             }
+        }
+        if probe {
+            self.tcp_tlp_arm(id, now);
         }
         r.is_ok()
     }
@@ -253,6 +279,10 @@ impl Stack {
     /// retransmit NextSeg (rules 1 and 3); new data (rule 2) is left to
     /// `tcp_output`, which uses the same pipe. Bounded per call.
     pub(crate) fn tcp_sack_send(&mut self, ctx: &mut impl Ctx, id: SocketId) {
+        if self.tcp.conns.get(&id).is_some_and(|t| t.rack_active()) {
+            self.tcp_rack_send(ctx, id);
+            return;
+        }
         for _ in 0..64 {
             let Some(t) = self.tcp.conns.get_mut(&id) else {
                 return;

@@ -66,4 +66,18 @@ pub struct TcpStats {
     /// Segments whose data was cut because the stack-wide buffer limit
     /// was reached.
     pub mem_drops: u64,
+    /// Segments RACK found lost (RFC 8985 section 6.2), and expiries of
+    /// its reordering timer.
+    pub rack_lost: u64,
+    pub rack_reo_timeouts: u64,
+    /// Tail loss probes sent, and losses a probe repaired (RFC 8985
+    /// section 7).
+    pub tlp_probes: u64,
+    pub tlp_recoveries: u64,
+    /// DSACK blocks received (a segment the peer got twice) and sent
+    /// (RFC 2883).
+    pub dsacks_in: u64,
+    pub dsacks_out: u64,
+    /// Recoveries found needless by DSACKs and undone.
+    pub undos: u64,
 }

@@ -123,13 +123,24 @@ pub struct Timers {
     pub keepalive: Option<Instant>,
     /// TIME-WAIT expiry, or the orphaned FIN-WAIT-2 timeout.
     pub close: Option<Instant>,
+    /// RACK's reordering timer (RFC 8985 section 6.3).
+    pub reo: Option<Instant>,
+    /// The tail loss probe timer (RFC 8985 section 7.2).
+    pub probe: Option<Instant>,
 }
 
 impl Timers {
     pub fn earliest(&self) -> Option<Instant> {
-        [self.persist, self.delack, self.keepalive, self.close]
-            .into_iter()
-            .fold(self.rexmit, earliest)
+        [
+            self.persist,
+            self.delack,
+            self.keepalive,
+            self.close,
+            self.reo,
+            self.probe,
+        ]
+        .into_iter()
+        .fold(self.rexmit, earliest)
     }
 }
 
@@ -209,6 +220,17 @@ pub struct Tcb {
     /// RescueRxt (RFC 6675 section 2): the recovery point when the rescue
     /// retransmission of this episode went out.
     pub rescue_rxt: Option<u32>,
+    /// Use RACK-TLP (RFC 8985) for loss detection, as net.inet.tcp.rack
+    /// said when the socket was made; it takes effect with SACK.
+    pub rack_wanted: bool,
+    /// RACK's state and the transmission records.
+    pub rack: super::rack::Rack,
+    /// The tail loss probe in flight.
+    pub tlp: super::tlp::Tlp,
+    /// What to restore if the last recovery proves needless.
+    pub undo: super::undo::Undo,
+    /// A duplicate segment to report in the next ACK (a DSACK, RFC 2883).
+    pub dsack_out: Option<(u32, u32)>,
     /// Retransmissions since the last forward progress.
     pub retries: u32,
     pub persist_backoff: u32,
@@ -293,6 +315,11 @@ impl Tcb {
             scoreboard: super::sack::Scoreboard::default(),
             high_rxt: 0,
             rescue_rxt: None,
+            rack_wanted: true,
+            rack: super::rack::Rack::default(),
+            tlp: super::tlp::Tlp::default(),
+            dsack_out: None,
+            undo: super::undo::Undo::default(),
             retries: 0,
             persist_backoff: 0,
             keep_probes: 0,
@@ -324,8 +351,17 @@ impl Tcb {
         self.sack_ok && self.recover.is_some()
     }
 
-    /// The pipe of RFC 6675 section 4.
+    /// Is loss detection RACK-TLP's (RFC 8985)? It needs SACK.
+    pub fn rack_active(&self) -> bool {
+        self.rack_wanted && self.sack_ok
+    }
+
+    /// The pipe of RFC 6675 section 4; with RACK, lost means marked lost
+    /// by RACK (RFC 8985 section 9.3).
     pub fn pipe(&self) -> u32 {
+        if self.rack_active() {
+            return self.rack.pipe(self.snd_una, self.snd_max);
+        }
         self.scoreboard
             .pipe(self.snd_una, self.snd_max, self.high_rxt, self.mss)
     }

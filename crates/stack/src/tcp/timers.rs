@@ -80,6 +80,20 @@ impl Stack {
         let Some(t) = self.tcp.conns.get_mut(&id) else {
             return;
         };
+        if due(t.timers.reo) {
+            t.timers.reo = None;
+            self.tcp.stats.rack_reo_timeouts += 1;
+            self.tcp_rack_detect(ctx, id, now);
+        }
+        let Some(t) = self.tcp.conns.get_mut(&id) else {
+            return;
+        };
+        if due(t.timers.probe) {
+            self.tcp_tlp_fire(ctx, id, now);
+        }
+        let Some(t) = self.tcp.conns.get_mut(&id) else {
+            return;
+        };
         if due(t.timers.rexmit) {
             t.timers.rexmit = None;
             self.tcp_rexmit_timeout(ctx, id, now);
@@ -184,12 +198,20 @@ impl Stack {
                 t.cc.on_timeout(flight, mss);
                 t.recover = None;
                 t.dupacks = 0;
+                // RACK: everything not SACKed will be sent again; no probe
+                // is outstanding any more (RFC 8985 section 7.4).
+                t.rack.mark_all_lost();
+                t.undo = super::undo::Undo::default();
+                t.tlp = super::tlp::Tlp::default();
+                t.timers.probe = None;
+                t.timers.reo = None;
                 // The scoreboard is kept (RFC 6675 section 5.1): going
                 // back to SND.UNA, the send loop skips what the peer
                 // reported holding. A peer that reneged (RFC 2018 section
                 // 8) is covered by the next timeout, which clears it.
                 if t.retries > 1 {
                     t.scoreboard.clear();
+                    t.rack.clear_sacks();
                 }
                 // Go back to the first unacknowledged byte.
                 t.snd_nxt = t.snd_una;
