@@ -131,6 +131,10 @@ impl Iface {
             // The duplicate is taken before corruption: one copy damaged.
             let mut bufs: Vec<PktBuf> = (1..fate.copies.len()).map(|_| f.duplicate()).collect();
             if let Some(r) = fate.corrupt {
+                // Damage happens on the wire, after the device computed
+                // the checksum: complete it first, or a driver that
+                // completes it would cover the damage.
+                f.finish_checksum();
                 corrupt_frame(f.data_mut(), r);
             }
             bufs.insert(0, f);

@@ -186,6 +186,10 @@ impl ModuleCtx {
             mac,
             mtu,
             max_mtu,
+            // Unknown bits are a newer driver's; segmentation without
+            // checksum completion cannot work (a cut segment needs its own
+            // checksum), so TSO is taken only with TXCSUM.
+            offloads: sane_offloads(desc.offloads),
             driver: self.driver.clone(),
         };
         let ifindex = sink.attach(&info).map_err(|e| {
@@ -218,6 +222,17 @@ impl ModuleCtx {
         tracing::info!(module = %self.module, ifname = %info.name, mac = %mac, mtu, "interface attached");
         Ok(iface)
     }
+}
+
+/// The capability bits a driver declared, as far as they make sense
+/// together: known bits only, and TSO only with TXCSUM.
+fn sane_offloads(declared: u32) -> u32 {
+    use ::iopkt_pkt::offload::{CAP_ALL, CAP_TSO4, CAP_TSO6, CAP_TXCSUM};
+    let mut caps = declared & CAP_ALL;
+    if caps & CAP_TXCSUM == 0 {
+        caps &= !(CAP_TSO4 | CAP_TSO6);
+    }
+    caps
 }
 
 /// A random u64 for MACs and impairment seeds (std's per-process random

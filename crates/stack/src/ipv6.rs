@@ -1002,6 +1002,10 @@ impl Stack {
             return Err(Error::MessageTooLarge);
         }
         let ident = self.v6.next_ident(ctx);
+        // Fragments cannot carry a partial checksum: each would need the
+        // whole packet's bytes.
+        let mut payload = payload;
+        payload.finish_checksum();
         let data = payload.data();
         let mut off = 0;
         while off < data.len() {
@@ -1041,6 +1045,7 @@ impl Stack {
                 return Err(Error::NoBuffers);
             };
             b.copy_from_slice(payload.data());
+            p.copy_offload_from(&payload);
             payload = p;
         }
         match payload.prepend(HEADER_LEN) {

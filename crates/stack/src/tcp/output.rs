@@ -64,8 +64,10 @@ impl Stack {
             (IpAddr::V6(s), IpAddr::V6(d)) => checksum::pseudo_v6(s, d, ipproto::TCP, total as u32),
             _ => return Err(Error::AddrNotAvailable),
         };
-        let c = checksum::finish(checksum::sum(pseudo, b));
-        b[16..18].copy_from_slice(&c.to_be_bytes());
+        // Partial checksum: the pseudo-header sum now, the rest when the
+        // segment leaves the host (crate::offload).
+        b[16..18].copy_from_slice(&(!checksum::finish(pseudo)).to_be_bytes());
+        pkt.set_csum_partial(0, 16);
         self.tcp.stats.segs_out += 1;
         if h.flags & wire::RST != 0 {
             self.tcp.stats.resets_out += 1;
