@@ -124,6 +124,12 @@ const struct iopkt_module_desc *iopkt_module_entry(void);
 #define IOPKT_IFCAP_LRO (1 << 4)
 
 /**
+ * Largest frame a GSO packet may be (`pkt_alloc_len`): an IP datagram of
+ * 65535 bytes with the Ethernet header and one VLAN tag.
+ */
+#define IOPKT_MAX_GSO_FRAME (65535 + 18)
+
+/**
  * `log` levels.
  */
 #define IOPKT_LOG_ERROR 1
@@ -352,6 +358,14 @@ typedef void (*iopkt_log_fn)(void *ctx, int level, const char *msg);
 typedef struct iopkt_pkt *(*iopkt_pkt_alloc_rx_fn)(void *ctx, struct iopkt_if *ifp);
 
 /**
+ * A packet buffer with the standard headroom, `len == 0` and room for at
+ * least `size` bytes of frame, for a frame larger than the MTU that a
+ * driver with `IOPKT_IFCAP_LRO` received (a coalesced TCP segment). NULL
+ * when `size` is above `IOPKT_MAX_GSO_FRAME` or none is available.
+ */
+typedef struct iopkt_pkt *(*iopkt_pkt_alloc_len_fn)(void *ctx, size_t size);
+
+/**
  * The services the host offers a module. Every function takes `ctx` first.
  * The table stays valid for the life of the process.
  */
@@ -369,6 +383,7 @@ struct iopkt_host {
   iopkt_fd_unwatch_fn fd_unwatch;
   iopkt_log_fn log;
   iopkt_pkt_alloc_rx_fn pkt_alloc_rx;
+  iopkt_pkt_alloc_len_fn pkt_alloc_len;
 };
 
 /**

@@ -81,6 +81,7 @@ impl ModuleCtx {
                 fd_unwatch: Some(fd_unwatch),
                 log: Some(log),
                 pkt_alloc_rx: Some(pkt_alloc_rx),
+                pkt_alloc_len: Some(pkt_alloc_len),
             },
             state: Mutex::new(AttachState {
                 common,
@@ -279,6 +280,19 @@ unsafe extern "C" fn pkt_alloc_rx(ctx: *mut c_void, ifp: *mut iopkt_if) -> *mut 
         // configured with a large MTU.
         let frame = (iface.mtu() + LINK_OVERHEAD) as usize;
         m.host.pool.alloc_for(frame).into_raw().cast()
+    })
+}
+
+unsafe extern "C" fn pkt_alloc_len(ctx: *mut c_void, size: usize) -> *mut iopkt_pkt {
+    guard(std::ptr::null_mut(), || {
+        // SAFETY: per the ABI.
+        let Some(m) = (unsafe { me(ctx) }) else {
+            return std::ptr::null_mut();
+        };
+        if size > ::iopkt_pkt::offload::MAX_GSO_FRAME {
+            return std::ptr::null_mut();
+        }
+        m.host.pool.alloc_for(size).into_raw().cast()
     })
 }
 

@@ -12,8 +12,8 @@
 //! at the ends of its structures: `iopkt_if_desc::max_mtu` and
 //! `iopkt_host::pkt_alloc_rx`, then the offloads (`iopkt_if_desc::offloads`,
 //! and `csum_start`, `csum_offset`, `gso_size` at the end of `iopkt_pkt`,
-//! which only the host allocates); a module built before them must be
-//! rebuilt.
+//! which only the host allocates, and `iopkt_host::pkt_alloc_len`); a
+//! module built before them must be rebuilt.
 
 #![allow(non_camel_case_types)]
 
@@ -81,6 +81,10 @@ pub const IOPKT_IFCAP_TSO6: u32 = 1 << 3;
 /// `IOPKT_PKT_F_GSO_TCPV6`, up to 65553 bytes of frame (the stack drops
 /// other frames above the MTU).
 pub const IOPKT_IFCAP_LRO: u32 = 1 << 4;
+
+/// Largest frame a GSO packet may be (`pkt_alloc_len`): an IP datagram of
+/// 65535 bytes with the Ethernet header and one VLAN tag.
+pub const IOPKT_MAX_GSO_FRAME: u32 = 65_535 + 18;
 
 /// `log` levels.
 pub const IOPKT_LOG_ERROR: c_int = 1;
@@ -210,6 +214,12 @@ pub type iopkt_pkt_alloc_fn = Option<unsafe extern "C" fn(ctx: *mut c_void) -> *
 /// configured with large MTUs pay for them.
 pub type iopkt_pkt_alloc_rx_fn =
     Option<unsafe extern "C" fn(ctx: *mut c_void, ifp: *mut iopkt_if) -> *mut iopkt_pkt>;
+/// A packet buffer with the standard headroom, `len == 0` and room for at
+/// least `size` bytes of frame, for a frame larger than the MTU that a
+/// driver with `IOPKT_IFCAP_LRO` received (a coalesced TCP segment). NULL
+/// when `size` is above `IOPKT_MAX_GSO_FRAME` or none is available.
+pub type iopkt_pkt_alloc_len_fn =
+    Option<unsafe extern "C" fn(ctx: *mut c_void, size: usize) -> *mut iopkt_pkt>;
 /// Returns a buffer to the host.
 pub type iopkt_pkt_free_fn = Option<unsafe extern "C" fn(ctx: *mut c_void, pkt: *mut iopkt_pkt)>;
 /// Attaches an interface; on success stores its handle in `*out_if` and
@@ -285,6 +295,7 @@ pub struct iopkt_host {
     pub fd_unwatch: iopkt_fd_unwatch_fn,
     pub log: iopkt_log_fn,
     pub pkt_alloc_rx: iopkt_pkt_alloc_rx_fn,
+    pub pkt_alloc_len: iopkt_pkt_alloc_len_fn,
 }
 
 /// Starts one instance of the module with its options

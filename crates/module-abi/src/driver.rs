@@ -369,6 +369,15 @@ impl Host {
         unsafe { Pkt::from_raw(*self, f(self.raw.ctx, ifp.0)) }
     }
 
+    /// A buffer with the standard headroom and room for `size` bytes (a
+    /// coalesced segment above the MTU); `None` above
+    /// [`IOPKT_MAX_GSO_FRAME`] or when the host has none.
+    pub fn alloc_len(&self, size: usize) -> Option<Pkt> {
+        let f = self.raw.pkt_alloc_len?;
+        // SAFETY: valid host; a new packet owned by us.
+        unsafe { Pkt::from_raw(*self, f(self.raw.ctx, size)) }
+    }
+
     pub fn log(&self, level: c_int, msg: &str) {
         if let (Some(f), Ok(m)) = (self.raw.log, CString::new(msg.replace('\0', " "))) {
             // SAFETY: valid host and string.
@@ -543,6 +552,12 @@ unsafe extern "C" fn detach_tramp<I: Interface>(drv: *mut c_void) {
     let a = unsafe { Box::from_raw(drv as *mut Attached<I>) };
     let _ = catch_unwind(AssertUnwindSafe(|| a.iface.detached()));
     let _ = catch_unwind(AssertUnwindSafe(move || drop(a)));
+}
+
+/// `IOPKT_IFCAP_*` bits as BSD's ifconfig names them in `options=<...>`
+/// ("TXCSUM,RXCSUM,TSO4"; "" for none).
+pub fn offload_names(caps: u32) -> String {
+    ::iopkt_pkt::offload::cap_names(caps)
 }
 
 /// Writes `msg` NUL-terminated into `errbuf`, cut to fit on a char boundary.

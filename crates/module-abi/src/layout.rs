@@ -41,4 +41,6 @@ const _: () = {
     assert!(IOPKT_IFCAP_TSO4 == o::CAP_TSO4);
     assert!(IOPKT_IFCAP_TSO6 == o::CAP_TSO6);
     assert!(IOPKT_IFCAP_LRO == o::CAP_LRO);
+    assert!(IOPKT_MAX_GSO_FRAME as usize == o::MAX_GSO_FRAME);
+    assert!(crate::virtio_net::MAX_GSO_FRAME == o::MAX_GSO_FRAME);
 };
