@@ -27,7 +27,7 @@ fn transfer_both_ways(link: &KernelLink) -> (u64, u64) {
     // Kernel to stack: the kernel's dd sends, a socat on our stack sinks.
     let tx0 = link.tap_stat("tx_packets");
     {
-        let mut sink = Background::spawn(link.stack_cmd("socat").args([
+        let sink = Background::spawn(link.stack_cmd("socat").args([
             "-u",
             &format!("TCP-LISTEN:9100,bind={STACK4},reuseaddr"),
             "OPEN:/dev/null",
@@ -50,7 +50,7 @@ fn transfer_both_ways(link: &KernelLink) -> (u64, u64) {
     // Stack to kernel.
     let rx0 = link.tap_stat("rx_packets");
     {
-        let mut sink = Background::spawn(link.kernel_cmd("socat").args([
+        let sink = Background::spawn(link.kernel_cmd("socat").args([
             "-u",
             &format!("TCP-LISTEN:9101,bind={KERNEL4},reuseaddr"),
             "OPEN:/dev/null",
@@ -70,6 +70,7 @@ fn transfer_both_ways(link: &KernelLink) -> (u64, u64) {
         drop(sink);
     }
     let up = link.tap_stat("rx_packets") - rx0;
+    eprintln!("{BYTES} bytes each way: {down} frames to the stack, {up} from it");
     (down, up)
 }
 

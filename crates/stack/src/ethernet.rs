@@ -243,4 +243,108 @@ mod tests {
         assert_eq!(&buf[..got.len], &payload[..]);
         assert_eq!(s.udp.stats.bad_checksum, 0);
     }
+
+    /// Keeps what the stack transmits.
+    #[derive(Default)]
+    struct Grab(Vec<(IfIndex, PktBuf)>);
+
+    impl Ctx for Grab {
+        fn now(&self) -> Instant {
+            Instant::ZERO
+        }
+        fn random_u64(&mut self) -> u64 {
+            7
+        }
+        fn transmit(&mut self, i: IfIndex, f: PktBuf) {
+            self.0.push((i, f));
+        }
+    }
+
+    /// An IPv4 + TCP segment of `payload` bytes from 10.0.0.1 to 10.0.0.2,
+    /// its checksum partial, marked for segmentation at `mss`.
+    fn gso_segment(payload: usize, mss: u16) -> PktBuf {
+        let mut p = PktBuf::with_capacity(64, 40 + payload);
+        let b = p.append(40 + payload);
+        b[0] = 0x45;
+        b[2..4].copy_from_slice(&((40 + payload) as u16).to_be_bytes());
+        b[8] = 64;
+        b[9] = iopkt_wire::ipproto::TCP;
+        b[12..16].copy_from_slice(&[10, 0, 0, 1]);
+        b[16..20].copy_from_slice(&[10, 0, 0, 2]);
+        crate::ipv4::fill_header_checksum(b, 20);
+        b[32] = 5 << 4;
+        b[33] = 0x18;
+        for (i, x) in b[40..].iter_mut().enumerate() {
+            *x = (i * 7) as u8;
+        }
+        let pseudo = checksum::pseudo_v4(
+            [10, 0, 0, 1].into(),
+            [10, 0, 0, 2].into(),
+            iopkt_wire::ipproto::TCP,
+            (20 + payload) as u16,
+        );
+        b[36..38].copy_from_slice(&(!checksum::finish(pseudo)).to_be_bytes());
+        p.set_csum_partial(20, 16);
+        p.set_gso(F_GSO_TCPV4, mss);
+        p
+    }
+
+    #[test]
+    fn a_gso_frame_leaves_whole_only_where_the_interface_segments() {
+        let mut ctx = Grab::default();
+        let mut s = Stack::new(&mut ctx, Pool::standard(), Config::default());
+        let en = s
+            .add_interface("en0", IfKind::Ethernet, Mac([2, 0, 0, 0, 0, 1]), 1500)
+            .unwrap();
+        s.set_up(&mut ctx, en, true).unwrap();
+        s.set_link(&mut ctx, en, true).unwrap();
+        ctx.0.clear();
+        let peer = Mac([2, 0, 0, 0, 0, 2]);
+
+        // Without TSO: cut into 1460-byte segments with full checksums.
+        s.eth_output(
+            &mut ctx,
+            en,
+            peer,
+            ethertype::IPV4,
+            gso_segment(10_000, 1460),
+        );
+        let frames: Vec<PktBuf> = ctx.0.drain(..).map(|(_, f)| f).collect();
+        assert_eq!(frames.len(), 7);
+        let mut total = 0;
+        for f in &frames {
+            assert!(f.len() <= 1514);
+            assert_eq!(f.flags(), 0, "the driver sees no offload state");
+            let d = f.data();
+            let seg = &d[34..];
+            let pseudo = checksum::pseudo_v4(
+                [10, 0, 0, 1].into(),
+                [10, 0, 0, 2].into(),
+                iopkt_wire::ipproto::TCP,
+                seg.len() as u16,
+            );
+            assert_eq!(checksum::finish(checksum::sum(pseudo, seg)), 0);
+            total += seg.len() - 20;
+        }
+        assert_eq!(total, 10_000);
+
+        // With TSO (and TXCSUM): one frame, flagged, checksum partial.
+        s.set_offloads(en, CAP_TXCSUM | CAP_TSO4).unwrap();
+        s.eth_output(
+            &mut ctx,
+            en,
+            peer,
+            ethertype::IPV4,
+            gso_segment(10_000, 1460),
+        );
+        let frames: Vec<PktBuf> = ctx.0.drain(..).map(|(_, f)| f).collect();
+        assert_eq!(frames.len(), 1);
+        assert_eq!(frames[0].gso_size(), Some(1460));
+        assert_eq!(frames[0].csum_partial(), Some((34, 16)));
+        // TSO for the other family only: cut here again.
+        s.set_offloads(en, CAP_TXCSUM | CAP_TSO6).unwrap();
+        s.eth_output(&mut ctx, en, peer, ethertype::IPV4, gso_segment(3000, 1460));
+        assert_eq!(ctx.0.len(), 3);
+        assert!(ctx.0.iter().all(|(_, f)| f.gso_size().is_none()));
+    }
 }

@@ -310,6 +310,16 @@ fn with_headroom(pool: &Pool, pkt: PktBuf, need: usize) -> PktBuf {
     b
 }
 
+/// The bytes of the transport segment at the front of `payload` that go
+/// in one datagram: all of them, or for a TCP segment marked for
+/// segmentation offload its header and one MSS of data.
+pub(crate) fn gso_segment_len(payload: &PktBuf) -> usize {
+    match (payload.gso_size(), payload.data().get(12)) {
+        (Some(mss), Some(off)) => (usize::from(off >> 4) * 4 + usize::from(mss)).min(payload.len()),
+        _ => payload.len(),
+    }
+}
+
 /// The largest IP datagram `pkt` puts on a link: itself, or for a
 /// coalesced TCP segment (GSO) the IP and TCP headers with one segment's
 /// payload, since it leaves cut to that size (`crate::gso`).
@@ -763,7 +773,9 @@ impl Stack {
             self.v4.stats.output_discards += 1;
             return Err(Error::MessageTooLarge);
         }
-        if len > path.mtu && df {
+        // A TCP segment for segmentation offload leaves cut to its MSS.
+        let on_wire = MIN_HEADER_LEN + gso_segment_len(&payload);
+        if on_wire > path.mtu && df {
             self.v4.stats.cant_fragment += 1;
             return Err(Error::MessageTooLarge);
         }
@@ -785,7 +797,7 @@ impl Stack {
             payload.len(),
             0,
         );
-        if len <= path.mtu {
+        if on_wire <= path.mtu {
             let mut pkt = with_headroom(&self.pool, payload, IP_HEADROOM);
             let Some(h) = pkt.prepend(MIN_HEADER_LEN) else {
                 self.v4.stats.output_discards += 1;
