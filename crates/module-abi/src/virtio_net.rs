@@ -138,15 +138,17 @@ pub fn tx_header(flags: u32, csum: Option<(u16, u16)>, gso_size: u16, frame: &[u
     } else {
         GSO_NONE
     };
-    if gso != GSO_NONE && gso_size > 0 {
-        if let Some((start, _)) = csum {
-            let tcp = usize::from(start);
-            let data_off = frame.get(tcp + 12).map_or(20, |b| usize::from(b >> 4) * 4);
-            let end = (tcp + data_off).min(frame.len());
-            h.gso_type = gso;
-            h.gso_size = gso_size;
-            h.hdr_len = u16::try_from(end).unwrap_or(u16::MAX);
-        }
+    // GSO needs the partial checksum: each cut segment gets its own.
+    if gso != GSO_NONE
+        && gso_size > 0
+        && let Some((start, _)) = csum
+    {
+        let tcp = usize::from(start);
+        let data_off = frame.get(tcp + 12).map_or(20, |b| usize::from(b >> 4) * 4);
+        let end = (tcp + data_off).min(frame.len());
+        h.gso_type = gso;
+        h.gso_size = gso_size;
+        h.hdr_len = u16::try_from(end).unwrap_or(u16::MAX);
     }
     h
 }
