@@ -340,8 +340,17 @@ fn a_coalesced_segment_above_the_mtu_is_taken_whole_only_from_an_lro_driver() {
     let segs_before = net.sim.stack(b).tcp.stats.segs_in;
     let mut flagged = forge_v4(&last, seq, &data);
     flagged.set_gso(F_GSO_TCPV4, 1448);
+    net.sim.capture();
     inject(&mut net.sim, flagged);
     assert_eq!(net.sim.stack(b).tcp.stats.segs_in, segs_before + 1);
+    // It stands for five full-sized segments: acknowledged at once, not
+    // after the delayed-ACK timer (RFC 5681 section 4.2).
+    let acked = net.sim.take_captured().iter().any(|c| {
+        c.from == b
+            && c.frame.get(23) == Some(&ipproto::TCP)
+            && c.frame.get(42..46) == Some(&seq.wrapping_add(8000).to_be_bytes()[..])
+    });
+    assert!(acked, "no immediate ACK of the coalesced segment");
     recv_all(&mut net.sim, b, s, &mut got);
     assert!(got == data, "{} of {} bytes", got.len(), data.len());
     // A giant without the flag is still refused from it.

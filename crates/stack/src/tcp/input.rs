@@ -804,7 +804,11 @@ impl Stack {
         if had_gaps || n < data.len() {
             t.ack_now = true;
         }
-        t.unacked_segs += 1;
+        // A coalesced segment (large receive offload) stands for as many
+        // full-sized ones as it holds: ACK at least every second of them
+        // (RFC 5681 section 4.2).
+        let segs = (data.len() / (t.mss as usize).max(1)).max(1);
+        t.unacked_segs = t.unacked_segs.saturating_add(segs as u32);
         if t.unacked_segs >= 2 {
             t.ack_now = true;
         } else if t.timers.delack.is_none() {
