@@ -56,6 +56,80 @@ const struct iopkt_module_desc *iopkt_module_entry(void);
 #define IOPKT_FD_ERROR 4
 
 /**
+ * `iopkt_pkt::flags`: the transport (TCP, UDP, ICMP) checksum of a
+ * received frame was verified by the device, or the frame never left the
+ * host; the stack does not verify it again. Honoured only from an
+ * interface attached with `IOPKT_IFCAP_RXCSUM`.
+ */
+#define IOPKT_PKT_F_CSUM_VALID (1 << 0)
+
+/**
+ * `iopkt_pkt::flags`: the transport checksum is partial. The 16-bit field
+ * at `csum_start + csum_offset` (bytes from the start of the frame) holds
+ * the folded, not complemented, pseudo-header sum; the one's-complement
+ * sum of the bytes from `csum_start` to the end of the frame is still to
+ * be added and the result complemented (as Linux's `CHECKSUM_PARTIAL` and
+ * virtio's `VIRTIO_NET_HDR_F_NEEDS_CSUM`). On `tx` the stack sets it only
+ * for interfaces attached with `IOPKT_IFCAP_TXCSUM`. On `input` (with
+ * `IOPKT_IFCAP_RXCSUM`) it says the frame was made on this host and is
+ * accepted without verification.
+ */
+#define IOPKT_PKT_F_CSUM_PARTIAL (1 << 1)
+
+/**
+ * `iopkt_pkt::flags`: one TCP-over-IPv4 segment of up to 64 KiB, to be
+ * cut into segments of `gso_size` payload bytes. On `tx` only to
+ * interfaces attached with `IOPKT_IFCAP_TSO4` (always with
+ * `IOPKT_PKT_F_CSUM_PARTIAL`); on `input` only from interfaces attached
+ * with `IOPKT_IFCAP_LRO`.
+ */
+#define IOPKT_PKT_F_GSO_TCPV4 (1 << 2)
+
+/**
+ * `iopkt_pkt::flags`: as `IOPKT_PKT_F_GSO_TCPV4`, over IPv6
+ * (`IOPKT_IFCAP_TSO6` on `tx`).
+ */
+#define IOPKT_PKT_F_GSO_TCPV6 (1 << 3)
+
+/**
+ * `iopkt_if_desc::offloads`: `tx` completes partial checksums
+ * (`IOPKT_PKT_F_CSUM_PARTIAL` frames).
+ */
+#define IOPKT_IFCAP_TXCSUM (1 << 0)
+
+/**
+ * `iopkt_if_desc::offloads`: frames given to `input` may carry
+ * `IOPKT_PKT_F_CSUM_VALID` or `IOPKT_PKT_F_CSUM_PARTIAL`.
+ */
+#define IOPKT_IFCAP_RXCSUM (1 << 1)
+
+/**
+ * `iopkt_if_desc::offloads`: `tx` takes `IOPKT_PKT_F_GSO_TCPV4` frames
+ * (needs `IOPKT_IFCAP_TXCSUM`).
+ */
+#define IOPKT_IFCAP_TSO4 (1 << 2)
+
+/**
+ * `iopkt_if_desc::offloads`: `tx` takes `IOPKT_PKT_F_GSO_TCPV6` frames
+ * (needs `IOPKT_IFCAP_TXCSUM`).
+ */
+#define IOPKT_IFCAP_TSO6 (1 << 3)
+
+/**
+ * `iopkt_if_desc::offloads`: frames given to `input` may be coalesced TCP
+ * segments larger than the MTU, flagged `IOPKT_PKT_F_GSO_TCPV4` or
+ * `IOPKT_PKT_F_GSO_TCPV6`, up to 65553 bytes of frame (the stack drops
+ * other frames above the MTU).
+ */
+#define IOPKT_IFCAP_LRO (1 << 4)
+
+/**
+ * Largest frame a GSO packet may be (`pkt_alloc_len`): an IP datagram of
+ * 65535 bytes with the Ethernet header and one VLAN tag.
+ */
+#define IOPKT_MAX_GSO_FRAME (65535 + 18)
+
+/**
  * `log` levels.
  */
 #define IOPKT_LOG_ERROR 1
@@ -80,6 +154,9 @@ struct iopkt_if;
  * `pool`. Buffers come from `iopkt_host::pkt_alloc` and go back through
  * `iopkt_host::pkt_free`, `iopkt_host::input` or the end of a `tx` call's
  * ownership; never `free()` one.
+ *
+ * `flags` holds `IOPKT_PKT_F_*` bits; the last four fields give them
+ * their numbers. A buffer from `pkt_alloc` has all of them zero.
  */
 struct iopkt_pkt {
   uint8_t *buf;
@@ -95,6 +172,25 @@ struct iopkt_pkt {
    * Owning pool; opaque to modules.
    */
   const void *pool;
+  /**
+   * With `IOPKT_PKT_F_CSUM_PARTIAL`: the first checksummed byte, counted
+   * from the start of the frame (`buf + off`).
+   */
+  uint16_t csum_start;
+  /**
+   * With `IOPKT_PKT_F_CSUM_PARTIAL`: the checksum field, counted from
+   * `csum_start` (16 for TCP, 6 for UDP).
+   */
+  uint16_t csum_offset;
+  /**
+   * With `IOPKT_PKT_F_GSO_TCPV4` / `_TCPV6`: payload bytes per segment
+   * (the MSS).
+   */
+  uint16_t gso_size;
+  /**
+   * Zero.
+   */
+  uint16_t reserved;
 };
 
 /**
@@ -178,6 +274,12 @@ struct iopkt_if_desc {
    * host refuses `mtu=` and `ifconfig IF mtu N` above it.
    */
   uint32_t max_mtu;
+  /**
+   * What the driver does about checksums and segmentation
+   * (`IOPKT_IFCAP_*`); 0: nothing, the stack computes and verifies
+   * every checksum and sends and takes frames of at most the MTU.
+   */
+  uint32_t offloads;
 };
 
 /**
@@ -256,6 +358,14 @@ typedef void (*iopkt_log_fn)(void *ctx, int level, const char *msg);
 typedef struct iopkt_pkt *(*iopkt_pkt_alloc_rx_fn)(void *ctx, struct iopkt_if *ifp);
 
 /**
+ * A packet buffer with the standard headroom, `len == 0` and room for at
+ * least `size` bytes of frame, for a frame larger than the MTU that a
+ * driver with `IOPKT_IFCAP_LRO` received (a coalesced TCP segment). NULL
+ * when `size` is above `IOPKT_MAX_GSO_FRAME` or none is available.
+ */
+typedef struct iopkt_pkt *(*iopkt_pkt_alloc_len_fn)(void *ctx, size_t size);
+
+/**
  * The services the host offers a module. Every function takes `ctx` first.
  * The table stays valid for the life of the process.
  */
@@ -273,6 +383,7 @@ struct iopkt_host {
   iopkt_fd_unwatch_fn fd_unwatch;
   iopkt_log_fn log;
   iopkt_pkt_alloc_rx_fn pkt_alloc_rx;
+  iopkt_pkt_alloc_len_fn pkt_alloc_len;
 };
 
 /**

@@ -9,6 +9,7 @@ pub mod daemon_options;
 pub mod reassembly;
 pub mod seeds;
 pub mod tcp_segments;
+pub mod virtio_net_hdr;
 
 pub use daemon_options::daemon_options;
 pub use iopkt_modhost::fuzz::driver_options;
@@ -16,6 +17,7 @@ pub use iopkt_rsrcmgr::fuzz::{control_request, control_server};
 pub use iopkt_sim::fuzz::stack_input;
 pub use reassembly::reassembly;
 pub use tcp_segments::tcp_segments;
+pub use virtio_net_hdr::virtio_net_hdr;
 
 /// A fuzz target: its name (the `fuzz/fuzz_targets/NAME.rs` file and the
 /// `fuzz/corpus/NAME/` folder) and its entry function.
@@ -54,5 +56,9 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "tcp_segments",
         run: tcp_segments,
+    },
+    Target {
+        name: "virtio_net_hdr",
+        run: virtio_net_hdr,
     },
 ];

@@ -52,6 +52,9 @@ pub fn all() -> Vec<Seed> {
     for (name, bytes) in tcp_segments() {
         add("tcp_segments", name, bytes);
     }
+    for (name, bytes) in virtio_net_hdr() {
+        add("virtio_net_hdr", name, bytes);
+    }
     out
 }
 
@@ -635,6 +638,61 @@ fn tcp_segments() -> Vec<(&'static str, Vec<u8>)> {
                 dest: Dest::Closed,
                 ..syn(0)
             }]),
+        ),
+    ]
+}
+
+// ---------------------------------------------------------------- virtio-net
+
+/// A TCP segment from the peer to the target's port 80 with `payload`, its
+/// checksum left partial (the pseudo-header sum only), as the kernel sends
+/// it through a TAP device.
+fn tcp4_partial(payload: &[u8]) -> Vec<u8> {
+    let mut t = vec![0u8; 20];
+    t[0..2].copy_from_slice(&40_000u16.to_be_bytes());
+    t[2..4].copy_from_slice(&80u16.to_be_bytes());
+    t[4..8].copy_from_slice(&1u32.to_be_bytes());
+    t[12] = 5 << 4;
+    t[13] = 0x02;
+    t[14..16].copy_from_slice(&65_535u16.to_be_bytes());
+    t.extend_from_slice(payload);
+    let pseudo = pseudo_v4(PEER4, TARGET4, 6, t.len() as u16);
+    t[16..18].copy_from_slice(&(!finish(pseudo)).to_be_bytes());
+    ethernet(TARGET_MAC, 0x0800, &ipv4(6, 9, 0, &t))
+}
+
+/// Header (little-endian fields), the GSO consent byte, the frame.
+fn vnet(h: [u16; 4], flags: u8, gso_type: u8, accept_gso: bool, frame: &[u8]) -> Vec<u8> {
+    let mut out = vec![flags, gso_type];
+    for v in h {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.push(u8::from(accept_gso));
+    out.extend_from_slice(frame);
+    out
+}
+
+fn virtio_net_hdr() -> Vec<(&'static str, Vec<u8>)> {
+    let small = tcp4_partial(b"hello");
+    let large = tcp4_partial(&vec![0x5a; 6000]);
+    vec![
+        (
+            "plain_echo",
+            vnet(
+                [0; 4],
+                0,
+                0,
+                false,
+                &ethernet(TARGET_MAC, 0x0800, &ipv4(1, 3, 0, &icmp4_echo(16))),
+            ),
+        ),
+        ("data_valid", vnet([0; 4], 2, 0, false, &small)),
+        ("needs_csum", vnet([0, 0, 34, 16], 1, 0, false, &small)),
+        ("gso_tcpv4", vnet([54, 1448, 34, 16], 1, 1, true, &large)),
+        ("gso_refused", vnet([54, 1448, 34, 16], 1, 1, false, &large)),
+        (
+            "csum_past_end",
+            vnet([0, 0, 60_000, 16], 1, 0, false, &small),
         ),
     ]
 }

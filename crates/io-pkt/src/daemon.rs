@@ -190,6 +190,8 @@ impl StackSink for Sink {
                 .map_err(|e| e.to_string())?;
             // `ifconfig IF mtu N` above what the driver carries is refused.
             let _ = s.set_max_mtu(idx, info.max_mtu);
+            // What the driver does about checksums and segmentation.
+            let _ = s.set_offloads(idx, info.offloads);
             // Drivers report carrier changes; until then assume the cable is in.
             let _ = s.set_link(c, idx, true);
             Ok(idx)

@@ -131,6 +131,14 @@ impl Iface {
             // The duplicate is taken before corruption: one copy damaged.
             let mut bufs: Vec<PktBuf> = (1..fate.copies.len()).map(|_| f.duplicate()).collect();
             if let Some(r) = fate.corrupt {
+                // Damage happens on the wire, after the device computed
+                // the checksum: complete it first, or a driver that
+                // completes it would cover the damage. A large TCP
+                // segment then goes as one frame with one checksum (the
+                // receiver drops all of it, as it would the segments it
+                // stood for).
+                f.finish_checksum();
+                f.clear_offload();
                 corrupt_frame(f.data_mut(), r);
             }
             bufs.insert(0, f);

@@ -40,6 +40,10 @@ pub struct AttachInfo {
     /// The largest MTU the driver carries; `ifconfig IF mtu N` above it must
     /// be refused.
     pub max_mtu: u32,
+    /// What the driver does about checksums and segmentation
+    /// (`iopkt_pkt::offload::CAP_*`, the ABI's `IOPKT_IFCAP_*`); the stack
+    /// relies on them only through `Stack::set_offloads`.
+    pub offloads: u32,
     /// The driver's short name ("tap").
     pub driver: String,
 }

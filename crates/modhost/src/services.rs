@@ -81,6 +81,7 @@ impl ModuleCtx {
                 fd_unwatch: Some(fd_unwatch),
                 log: Some(log),
                 pkt_alloc_rx: Some(pkt_alloc_rx),
+                pkt_alloc_len: Some(pkt_alloc_len),
             },
             state: Mutex::new(AttachState {
                 common,
@@ -186,6 +187,10 @@ impl ModuleCtx {
             mac,
             mtu,
             max_mtu,
+            // Unknown bits are a newer driver's; segmentation without
+            // checksum completion cannot work (a cut segment needs its own
+            // checksum), so TSO is taken only with TXCSUM.
+            offloads: sane_offloads(desc.offloads),
             driver: self.driver.clone(),
         };
         let ifindex = sink.attach(&info).map_err(|e| {
@@ -218,6 +223,17 @@ impl ModuleCtx {
         tracing::info!(module = %self.module, ifname = %info.name, mac = %mac, mtu, "interface attached");
         Ok(iface)
     }
+}
+
+/// The capability bits a driver declared, as far as they make sense
+/// together: known bits only, and TSO only with TXCSUM.
+fn sane_offloads(declared: u32) -> u32 {
+    use ::iopkt_pkt::offload::{CAP_ALL, CAP_TSO4, CAP_TSO6, CAP_TXCSUM};
+    let mut caps = declared & CAP_ALL;
+    if caps & CAP_TXCSUM == 0 {
+        caps &= !(CAP_TSO4 | CAP_TSO6);
+    }
+    caps
 }
 
 /// A random u64 for MACs and impairment seeds (std's per-process random
@@ -264,6 +280,19 @@ unsafe extern "C" fn pkt_alloc_rx(ctx: *mut c_void, ifp: *mut iopkt_if) -> *mut 
         // configured with a large MTU.
         let frame = (iface.mtu() + LINK_OVERHEAD) as usize;
         m.host.pool.alloc_for(frame).into_raw().cast()
+    })
+}
+
+unsafe extern "C" fn pkt_alloc_len(ctx: *mut c_void, size: usize) -> *mut iopkt_pkt {
+    guard(std::ptr::null_mut(), || {
+        // SAFETY: per the ABI.
+        let Some(m) = (unsafe { me(ctx) }) else {
+            return std::ptr::null_mut();
+        };
+        if size > ::iopkt_pkt::offload::MAX_GSO_FRAME {
+            return std::ptr::null_mut();
+        }
+        m.host.pool.alloc_for(size).into_raw().cast()
     })
 }
 

@@ -55,7 +55,7 @@ fn option_errors_name_the_option() {
         (
             "tap",
             "bogus",
-            "devnp-tap.so: unknown option 'bogus' (known: dev, name, unit, mtu, mac, loss, delay, reorder, dup, corrupt)",
+            "devnp-tap.so: unknown option 'bogus' (known: dev, offload, name, unit, mtu, mac, loss, delay, reorder, dup, corrupt)",
         ),
         (
             "pair",

@@ -9,8 +9,11 @@
 //! to a type or a function signature in this file, or to the meaning of a
 //! field, bumps `IOPKT_ABI_VERSION`. Tables are never extended in place once
 //! a version is released. Version 1 is not released yet, so it still grew
-//! at the ends of two structures: `iopkt_if_desc::max_mtu` and
-//! `iopkt_host::pkt_alloc_rx` (a module built before them must be rebuilt).
+//! at the ends of its structures: `iopkt_if_desc::max_mtu` and
+//! `iopkt_host::pkt_alloc_rx`, then the offloads (`iopkt_if_desc::offloads`,
+//! and `csum_start`, `csum_offset`, `gso_size` at the end of `iopkt_pkt`,
+//! which only the host allocates, and `iopkt_host::pkt_alloc_len`); a
+//! module built before them must be rebuilt.
 
 #![allow(non_camel_case_types)]
 
@@ -36,6 +39,53 @@ pub const IOPKT_FD_WRITE: u32 = 2;
 /// Reported to fd callbacks (never needs asking for): error or hang-up.
 pub const IOPKT_FD_ERROR: u32 = 4;
 
+/// `iopkt_pkt::flags`: the transport (TCP, UDP, ICMP) checksum of a
+/// received frame was verified by the device, or the frame never left the
+/// host; the stack does not verify it again. Honoured only from an
+/// interface attached with `IOPKT_IFCAP_RXCSUM`.
+pub const IOPKT_PKT_F_CSUM_VALID: u32 = 1 << 0;
+/// `iopkt_pkt::flags`: the transport checksum is partial. The 16-bit field
+/// at `csum_start + csum_offset` (bytes from the start of the frame) holds
+/// the folded, not complemented, pseudo-header sum; the one's-complement
+/// sum of the bytes from `csum_start` to the end of the frame is still to
+/// be added and the result complemented (as Linux's `CHECKSUM_PARTIAL` and
+/// virtio's `VIRTIO_NET_HDR_F_NEEDS_CSUM`). On `tx` the stack sets it only
+/// for interfaces attached with `IOPKT_IFCAP_TXCSUM`. On `input` (with
+/// `IOPKT_IFCAP_RXCSUM`) it says the frame was made on this host and is
+/// accepted without verification.
+pub const IOPKT_PKT_F_CSUM_PARTIAL: u32 = 1 << 1;
+/// `iopkt_pkt::flags`: one TCP-over-IPv4 segment of up to 64 KiB, to be
+/// cut into segments of `gso_size` payload bytes. On `tx` only to
+/// interfaces attached with `IOPKT_IFCAP_TSO4` (always with
+/// `IOPKT_PKT_F_CSUM_PARTIAL`); on `input` only from interfaces attached
+/// with `IOPKT_IFCAP_LRO`.
+pub const IOPKT_PKT_F_GSO_TCPV4: u32 = 1 << 2;
+/// `iopkt_pkt::flags`: as `IOPKT_PKT_F_GSO_TCPV4`, over IPv6
+/// (`IOPKT_IFCAP_TSO6` on `tx`).
+pub const IOPKT_PKT_F_GSO_TCPV6: u32 = 1 << 3;
+
+/// `iopkt_if_desc::offloads`: `tx` completes partial checksums
+/// (`IOPKT_PKT_F_CSUM_PARTIAL` frames).
+pub const IOPKT_IFCAP_TXCSUM: u32 = 1 << 0;
+/// `iopkt_if_desc::offloads`: frames given to `input` may carry
+/// `IOPKT_PKT_F_CSUM_VALID` or `IOPKT_PKT_F_CSUM_PARTIAL`.
+pub const IOPKT_IFCAP_RXCSUM: u32 = 1 << 1;
+/// `iopkt_if_desc::offloads`: `tx` takes `IOPKT_PKT_F_GSO_TCPV4` frames
+/// (needs `IOPKT_IFCAP_TXCSUM`).
+pub const IOPKT_IFCAP_TSO4: u32 = 1 << 2;
+/// `iopkt_if_desc::offloads`: `tx` takes `IOPKT_PKT_F_GSO_TCPV6` frames
+/// (needs `IOPKT_IFCAP_TXCSUM`).
+pub const IOPKT_IFCAP_TSO6: u32 = 1 << 3;
+/// `iopkt_if_desc::offloads`: frames given to `input` may be coalesced TCP
+/// segments larger than the MTU, flagged `IOPKT_PKT_F_GSO_TCPV4` or
+/// `IOPKT_PKT_F_GSO_TCPV6`, up to 65553 bytes of frame (the stack drops
+/// other frames above the MTU).
+pub const IOPKT_IFCAP_LRO: u32 = 1 << 4;
+
+/// Largest frame a GSO packet may be (`pkt_alloc_len`): an IP datagram of
+/// 65535 bytes with the Ethernet header and one VLAN tag.
+pub const IOPKT_MAX_GSO_FRAME: u32 = 65_535 + 18;
+
 /// `log` levels.
 pub const IOPKT_LOG_ERROR: c_int = 1;
 pub const IOPKT_LOG_WARN: c_int = 2;
@@ -50,6 +100,9 @@ pub const IOPKT_LOG_DEBUG: c_int = 4;
 /// `pool`. Buffers come from `iopkt_host::pkt_alloc` and go back through
 /// `iopkt_host::pkt_free`, `iopkt_host::input` or the end of a `tx` call's
 /// ownership; never `free()` one.
+///
+/// `flags` holds `IOPKT_PKT_F_*` bits; the last four fields give them
+/// their numbers. A buffer from `pkt_alloc` has all of them zero.
 #[repr(C)]
 pub struct iopkt_pkt {
     pub buf: *mut u8,
@@ -61,6 +114,17 @@ pub struct iopkt_pkt {
     pub user: u64,
     /// Owning pool; opaque to modules.
     pub pool: *const c_void,
+    /// With `IOPKT_PKT_F_CSUM_PARTIAL`: the first checksummed byte, counted
+    /// from the start of the frame (`buf + off`).
+    pub csum_start: u16,
+    /// With `IOPKT_PKT_F_CSUM_PARTIAL`: the checksum field, counted from
+    /// `csum_start` (16 for TCP, 6 for UDP).
+    pub csum_offset: u16,
+    /// With `IOPKT_PKT_F_GSO_TCPV4` / `_TCPV6`: payload bytes per segment
+    /// (the MSS).
+    pub gso_size: u16,
+    /// Zero.
+    pub reserved: u16,
 }
 
 /// One option given to a module on the command line: `key=value`, or a bare
@@ -127,6 +191,10 @@ pub struct iopkt_if_desc {
     /// receives into `pkt_alloc_rx` buffers states its device's limit. The
     /// host refuses `mtu=` and `ifconfig IF mtu N` above it.
     pub max_mtu: u32,
+    /// What the driver does about checksums and segmentation
+    /// (`IOPKT_IFCAP_*`); 0: nothing, the stack computes and verifies
+    /// every checksum and sends and takes frames of at most the MTU.
+    pub offloads: u32,
 }
 
 /// A timer callback; runs on a worker thread.
@@ -146,6 +214,12 @@ pub type iopkt_pkt_alloc_fn = Option<unsafe extern "C" fn(ctx: *mut c_void) -> *
 /// configured with large MTUs pay for them.
 pub type iopkt_pkt_alloc_rx_fn =
     Option<unsafe extern "C" fn(ctx: *mut c_void, ifp: *mut iopkt_if) -> *mut iopkt_pkt>;
+/// A packet buffer with the standard headroom, `len == 0` and room for at
+/// least `size` bytes of frame, for a frame larger than the MTU that a
+/// driver with `IOPKT_IFCAP_LRO` received (a coalesced TCP segment). NULL
+/// when `size` is above `IOPKT_MAX_GSO_FRAME` or none is available.
+pub type iopkt_pkt_alloc_len_fn =
+    Option<unsafe extern "C" fn(ctx: *mut c_void, size: usize) -> *mut iopkt_pkt>;
 /// Returns a buffer to the host.
 pub type iopkt_pkt_free_fn = Option<unsafe extern "C" fn(ctx: *mut c_void, pkt: *mut iopkt_pkt)>;
 /// Attaches an interface; on success stores its handle in `*out_if` and
@@ -221,6 +295,7 @@ pub struct iopkt_host {
     pub fd_unwatch: iopkt_fd_unwatch_fn,
     pub log: iopkt_log_fn,
     pub pkt_alloc_rx: iopkt_pkt_alloc_rx_fn,
+    pub pkt_alloc_len: iopkt_pkt_alloc_len_fn,
 }
 
 /// Starts one instance of the module with its options

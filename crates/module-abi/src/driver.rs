@@ -197,6 +197,49 @@ impl Pkt {
         unsafe { std::slice::from_raw_parts_mut(r.buf.add(r.off as usize), r.len as usize) }
     }
 
+    /// `IOPKT_PKT_F_*` bits.
+    pub fn flags(&self) -> u32 {
+        self.r().flags
+    }
+
+    pub fn set_flags(&mut self, flags: u32) {
+        // SAFETY: we own the descriptor.
+        unsafe { self.raw.as_mut() }.flags = flags;
+    }
+
+    /// `(csum_start, csum_offset)` of a frame flagged
+    /// `IOPKT_PKT_F_CSUM_PARTIAL`.
+    pub fn csum_partial(&self) -> Option<(u16, u16)> {
+        let r = self.r();
+        (r.flags & IOPKT_PKT_F_CSUM_PARTIAL != 0).then_some((r.csum_start, r.csum_offset))
+    }
+
+    /// Flags the frame's checksum partial (see `IOPKT_PKT_F_CSUM_PARTIAL`).
+    pub fn set_csum_partial(&mut self, start: u16, offset: u16) {
+        // SAFETY: we own the descriptor.
+        let r = unsafe { self.raw.as_mut() };
+        r.flags = (r.flags & !IOPKT_PKT_F_CSUM_VALID) | IOPKT_PKT_F_CSUM_PARTIAL;
+        r.csum_start = start;
+        r.csum_offset = offset;
+    }
+
+    /// The segment size of a frame flagged `IOPKT_PKT_F_GSO_TCPV4` or
+    /// `IOPKT_PKT_F_GSO_TCPV6`.
+    pub fn gso_size(&self) -> u16 {
+        self.r().gso_size
+    }
+
+    /// Flags the frame a coalesced TCP segment (`flag` is
+    /// `IOPKT_PKT_F_GSO_TCPV4` or `IOPKT_PKT_F_GSO_TCPV6`) of `mss`-byte
+    /// segments.
+    pub fn set_gso(&mut self, flag: u32, mss: u16) {
+        // SAFETY: we own the descriptor.
+        let r = unsafe { self.raw.as_mut() };
+        let gso = IOPKT_PKT_F_GSO_TCPV4 | IOPKT_PKT_F_GSO_TCPV6;
+        r.flags = (r.flags & !gso) | (flag & gso);
+        r.gso_size = mss;
+    }
+
     /// The whole room from the start of the packet to the end of the buffer
     /// (receive into it, then [`Pkt::set_len`]).
     pub fn room_mut(&mut self) -> &mut [u8] {
@@ -326,6 +369,15 @@ impl Host {
         unsafe { Pkt::from_raw(*self, f(self.raw.ctx, ifp.0)) }
     }
 
+    /// A buffer with the standard headroom and room for `size` bytes (a
+    /// coalesced segment above the MTU); `None` above
+    /// [`IOPKT_MAX_GSO_FRAME`] or when the host has none.
+    pub fn alloc_len(&self, size: usize) -> Option<Pkt> {
+        let f = self.raw.pkt_alloc_len?;
+        // SAFETY: valid host; a new packet owned by us.
+        unsafe { Pkt::from_raw(*self, f(self.raw.ctx, size)) }
+    }
+
     pub fn log(&self, level: c_int, msg: &str) {
         if let (Some(f), Ok(m)) = (self.raw.log, CString::new(msg.replace('\0', " "))) {
             // SAFETY: valid host and string.
@@ -340,6 +392,17 @@ impl Host {
         cfg: &IfConfig<'_>,
         iface: Arc<I>,
     ) -> Result<IfHandle, c_int> {
+        self.attach_offloading(cfg, 0, iface)
+    }
+
+    /// [`Host::attach`] for an interface whose driver takes over checksums
+    /// or segmentation: `offloads` holds `IOPKT_IFCAP_*` bits.
+    pub fn attach_offloading<I: Interface>(
+        &self,
+        cfg: &IfConfig<'_>,
+        offloads: u32,
+        iface: Arc<I>,
+    ) -> Result<IfHandle, c_int> {
         let f = self.raw.if_attach.ok_or(-libc_enosys())?;
         let drv = Box::into_raw(Box::new(Attached { host: *self, iface })) as *mut c_void;
         let desc = iopkt_if_desc {
@@ -350,6 +413,7 @@ impl Host {
             ops: &OpsFor::<I>::OPS,
             drv,
             max_mtu: cfg.max_mtu,
+            offloads,
         };
         let mut out: *mut iopkt_if = std::ptr::null_mut();
         // SAFETY: valid host, desc and out pointer.
@@ -488,6 +552,12 @@ unsafe extern "C" fn detach_tramp<I: Interface>(drv: *mut c_void) {
     let a = unsafe { Box::from_raw(drv as *mut Attached<I>) };
     let _ = catch_unwind(AssertUnwindSafe(|| a.iface.detached()));
     let _ = catch_unwind(AssertUnwindSafe(move || drop(a)));
+}
+
+/// `IOPKT_IFCAP_*` bits as BSD's ifconfig names them in `options=<...>`
+/// ("TXCSUM,RXCSUM,TSO4"; "" for none).
+pub fn offload_names(caps: u32) -> String {
+    ::iopkt_pkt::offload::cap_names(caps)
 }
 
 /// Writes `msg` NUL-terminated into `errbuf`, cut to fit on a char boundary.

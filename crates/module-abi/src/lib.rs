@@ -8,6 +8,7 @@
 pub mod abi;
 pub mod driver;
 mod layout;
+pub mod virtio_net;
 
 pub use abi::*;
 

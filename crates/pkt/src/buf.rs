@@ -1,6 +1,7 @@
 use std::ptr::NonNull;
 use std::sync::Arc;
 
+use crate::offload::{F_CSUM_PARTIAL, F_CSUM_VALID, F_GSO, F_OFFLOAD_MASK};
 use crate::pool::PoolInner;
 
 /// The descriptor of one packet buffer, shared with modules through the C ABI
@@ -27,6 +28,18 @@ pub struct RawPkt {
     pub user: u64,
     /// Owning pool; opaque to modules.
     pub pool: *const core::ffi::c_void,
+    /// With `F_CSUM_PARTIAL`: where the checksummed bytes start, counted
+    /// from the first byte of the packet (`off`). [`PktBuf::prepend`] and
+    /// [`PktBuf::advance`] move it with the start of the packet.
+    pub csum_start: u16,
+    /// With `F_CSUM_PARTIAL`: where the 16-bit checksum field is, counted
+    /// from `csum_start` (16 for TCP, 6 for UDP, 2 for ICMP).
+    pub csum_offset: u16,
+    /// With `F_GSO_TCPV4` / `F_GSO_TCPV6`: the payload bytes of each
+    /// segment the packet is to be cut into (the MSS).
+    pub gso_size: u16,
+    /// Zero; room for a later field without changing the size.
+    pub reserved: u16,
 }
 
 /// An owned packet buffer. Dropping it returns the storage to its pool.
@@ -67,6 +80,10 @@ impl PktBuf {
             flags: 0,
             user: 0,
             pool: pool as *const core::ffi::c_void,
+            csum_start: 0,
+            csum_offset: 0,
+            gso_size: 0,
+            reserved: 0,
         });
         if !pool.is_null() {
             // Each live buffer holds one count on its pool.
@@ -148,6 +165,17 @@ impl PktBuf {
         if n > self.headroom() {
             return None;
         }
+        if let Some((start, _)) = self.csum_partial() {
+            // A header in front moves the checksummed bytes back; where
+            // that cannot be described in 16 bits the checksum is
+            // completed now rather than lost.
+            match u16::try_from(usize::from(start) + n) {
+                Ok(v) => self.raw_mut().csum_start = v,
+                Err(_) => {
+                    self.finish_checksum();
+                }
+            }
+        }
         let r = self.raw_mut();
         r.off -= n as u32;
         r.len += n as u32;
@@ -164,6 +192,20 @@ impl PktBuf {
         let r = self.raw_mut();
         r.off += n as u32;
         r.len -= n as u32;
+        if r.flags & F_CSUM_PARTIAL != 0 {
+            match r.csum_start.checked_sub(n as u16).filter(|_| n <= 0xffff) {
+                Some(v) => r.csum_start = v,
+                None => {
+                    // Parsed past the checksummed bytes (a transport layer
+                    // consuming its header): nothing can complete the
+                    // checksum any more, but the data stays as trusted as
+                    // it was.
+                    r.flags = (r.flags & !F_CSUM_PARTIAL) | F_CSUM_VALID;
+                    r.csum_start = 0;
+                    r.csum_offset = 0;
+                }
+            }
+        }
     }
 
     /// Shortens the packet to `len` bytes (Ethernet padding, IP total length).
@@ -199,6 +241,10 @@ impl PktBuf {
         r.len = 0;
         r.flags = 0;
         r.user = 0;
+        r.csum_start = 0;
+        r.csum_offset = 0;
+        r.gso_size = 0;
+        r.reserved = 0;
     }
 
     /// Total storage size.
@@ -248,8 +294,95 @@ impl PktBuf {
         }
         p.reset(self.headroom());
         p.append(self.len()).copy_from_slice(self.data());
-        p.set_flags(self.flags());
+        p.copy_offload_from(self);
         p
+    }
+
+    /// Takes `other`'s flags and offload fields (a copy of its bytes into a
+    /// buffer with more headroom keeps what they say).
+    pub fn copy_offload_from(&mut self, other: &PktBuf) {
+        let o = other.raw();
+        let (flags, start, offset, gso) = (o.flags, o.csum_start, o.csum_offset, o.gso_size);
+        let r = self.raw_mut();
+        r.flags = flags;
+        r.csum_start = start;
+        r.csum_offset = offset;
+        r.gso_size = gso;
+    }
+
+    /// Marks the transport checksum partial: the field `offset` bytes after
+    /// `start` (counted from the first byte of the packet) holds the folded
+    /// pseudo-header sum, and the sum from `start` to the end is still to
+    /// be added. Clears `F_CSUM_VALID`.
+    pub fn set_csum_partial(&mut self, start: u16, offset: u16) {
+        let r = self.raw_mut();
+        r.flags = (r.flags & !F_CSUM_VALID) | F_CSUM_PARTIAL;
+        r.csum_start = start;
+        r.csum_offset = offset;
+    }
+
+    /// `(csum_start, csum_offset)` when the checksum is partial.
+    pub fn csum_partial(&self) -> Option<(u16, u16)> {
+        let r = self.raw();
+        (r.flags & F_CSUM_PARTIAL != 0).then_some((r.csum_start, r.csum_offset))
+    }
+
+    /// The transport checksum need not be verified: the device verified it
+    /// or the packet was made on this host (`F_CSUM_VALID` or
+    /// `F_CSUM_PARTIAL`).
+    pub fn csum_trusted(&self) -> bool {
+        self.raw().flags & (F_CSUM_VALID | F_CSUM_PARTIAL) != 0
+    }
+
+    /// The segment size of a GSO packet (`F_GSO_TCPV4` / `F_GSO_TCPV6`).
+    pub fn gso_size(&self) -> Option<u16> {
+        let r = self.raw();
+        (r.flags & F_GSO != 0).then_some(r.gso_size)
+    }
+
+    /// Marks the packet one TCP segment to be cut into `mss`-byte payloads
+    /// (`flag` is `F_GSO_TCPV4` or `F_GSO_TCPV6`).
+    pub fn set_gso(&mut self, flag: u32, mss: u16) {
+        let r = self.raw_mut();
+        r.flags = (r.flags & !F_GSO) | (flag & F_GSO);
+        r.gso_size = mss;
+    }
+
+    /// Forgets every offload flag and field (what a driver that declared
+    /// no capability may have left in a buffer it passed along).
+    pub fn clear_offload(&mut self) {
+        let r = self.raw_mut();
+        r.flags &= !F_OFFLOAD_MASK;
+        r.csum_start = 0;
+        r.csum_offset = 0;
+        r.gso_size = 0;
+    }
+
+    /// Completes a partial transport checksum in software (RFC 1071): adds
+    /// the bytes from `csum_start` to the end to the pseudo-header sum in
+    /// the field, stores the complement, and clears `F_CSUM_PARTIAL`. A
+    /// computed zero is stored as all ones, which means the same in one's
+    /// complement and is what UDP needs (RFC 768). False if the offsets do
+    /// not lie inside the packet (the flag is cleared all the same; the
+    /// checksum is then wrong and the receiver drops the packet). Nothing
+    /// to do, and true, when the checksum is not partial.
+    pub fn finish_checksum(&mut self) -> bool {
+        let Some((start, offset)) = self.csum_partial() else {
+            return true;
+        };
+        self.raw_mut().flags &= !F_CSUM_PARTIAL;
+        let start = usize::from(start);
+        let field = start + usize::from(offset);
+        let d = self.data_mut();
+        if field + 2 > d.len() {
+            return false;
+        }
+        let c = match iopkt_wire::checksum::finish(iopkt_wire::checksum::sum(0, &d[start..])) {
+            0 => 0xffff,
+            c => c,
+        };
+        d[field..field + 2].copy_from_slice(&c.to_be_bytes());
+        true
     }
 }
 
@@ -308,6 +441,57 @@ mod tests {
         assert_eq!(p.headroom(), 32);
         assert!(p.prepend(33).is_none());
         assert!(p.try_append(61).is_none());
+    }
+
+    #[test]
+    fn partial_checksum_follows_headers_and_completes() {
+        // A "transport header" of 8 bytes with its checksum at offset 6,
+        // and a pseudo-header sum of 0x1234 in the field.
+        let mut p = PktBuf::with_capacity(64, 64);
+        let seg = p.append(20);
+        for (i, b) in seg.iter_mut().enumerate() {
+            *b = i as u8 * 7;
+        }
+        seg[6..8].copy_from_slice(&0x1234u16.to_be_bytes());
+        p.set_csum_partial(0, 6);
+        assert!(p.csum_trusted());
+        p.prepend(20).unwrap().fill(0xaa);
+        p.prepend(14).unwrap().fill(0xbb);
+        assert_eq!(p.csum_partial(), Some((34, 6)));
+        let copy = p.duplicate();
+        assert_eq!(copy.csum_partial(), Some((34, 6)));
+        assert!(p.finish_checksum());
+        assert_eq!(p.csum_partial(), None);
+        assert!(!p.csum_trusted());
+        // What a receiver checks: the segment as sent, with the
+        // pseudo-header sum added, folds to all ones.
+        let seg = &p.data()[34..];
+        assert_eq!(
+            iopkt_wire::checksum::finish(iopkt_wire::checksum::sum(0x1234, seg)),
+            0
+        );
+    }
+
+    #[test]
+    fn advancing_past_the_checksummed_bytes_keeps_them_trusted() {
+        let mut p = PktBuf::with_capacity(64, 64);
+        p.append(40);
+        p.set_csum_partial(20, 16);
+        p.advance(14);
+        assert_eq!(p.csum_partial(), Some((6, 16)));
+        p.advance(10);
+        assert_eq!(p.csum_partial(), None);
+        assert!(p.csum_trusted());
+    }
+
+    #[test]
+    fn offsets_outside_the_packet_do_not_panic() {
+        let mut p = PktBuf::with_capacity(64, 64);
+        p.append(10);
+        p.set_csum_partial(9, 60_000);
+        assert!(!p.finish_checksum());
+        assert_eq!(p.csum_partial(), None);
+        assert!(p.finish_checksum());
     }
 
     #[test]

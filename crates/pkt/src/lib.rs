@@ -12,6 +12,7 @@
 
 mod batch;
 mod buf;
+pub mod offload;
 mod pool;
 
 pub use batch::{Batch, MAX_BATCH};

@@ -156,8 +156,9 @@ impl Stack {
         m[2..4].fill(0);
         m[4..8].copy_from_slice(&rest);
         m[8..].copy_from_slice(body);
-        let c = checksum::checksum(m);
-        m[2..4].copy_from_slice(&c.to_be_bytes());
+        // No pseudo-header for ICMPv4 (RFC 792): the partial sum is zero,
+        // and the whole sum is taken where the message leaves the host.
+        pkt.set_csum_partial(0, 2);
         self.ipv4_send(ctx, src, dst, ipproto::ICMP, pkt, None, false)?;
         self.v4.icmp.out_msgs += 1;
         Ok(())
@@ -236,7 +237,7 @@ impl Stack {
             self.v4.icmp.in_errors += 1;
             return;
         };
-        if checksum::checksum(msg) != 0 {
+        if !pkt.csum_trusted() && checksum::checksum(msg) != 0 {
             self.v4.icmp.in_errors += 1;
             return;
         }
@@ -282,8 +283,13 @@ impl Stack {
         let old = u16::from_be_bytes([m[0], m[1]]);
         m[0] = v4::ECHO_REPLY;
         let new = u16::from_be_bytes([m[0], m[1]]);
-        let c = checksum::update16(u16::from_be_bytes([m[2], m[3]]), old, new);
-        m[2..4].copy_from_slice(&c.to_be_bytes());
+        if pkt.csum_partial().is_none() {
+            let m = pkt.data_mut();
+            let c = checksum::update16(u16::from_be_bytes([m[2], m[3]]), old, new);
+            m[2..4].copy_from_slice(&c.to_be_bytes());
+        }
+        // A partial checksum (the request came over lo0) is summed over
+        // the changed type where the reply leaves the host.
         // A reply to a unicast request comes from the address asked; one to
         // a group from the interface's own (RFC 1122 section 3.2.2.6).
         let src = (!rx.to_group).then_some(rx.dst);

@@ -3,6 +3,7 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use iopkt_pkt::offload;
 use iopkt_wire::Mac;
 
 use crate::ctx::Ctx;
@@ -130,6 +131,9 @@ pub struct Interface {
     pub up: bool,
     /// The driver reports carrier.
     pub link_up: bool,
+    /// What the driver does about checksums and segmentation
+    /// (`iopkt_pkt::offload::CAP_*`); set with [`Stack::set_offloads`].
+    pub offloads: u32,
     pub addrs4: Vec<IfAddr4>,
     pub addrs6: Vec<IfAddr6>,
     pub stats: IfStats,
@@ -158,6 +162,10 @@ impl Interface {
             .map(|a| a.addr)
     }
 }
+
+/// The offloads of `lo0`: checksums are left partial on output and trusted
+/// on input.
+pub const LOOPBACK_OFFLOADS: u32 = offload::CAP_TXCSUM | offload::CAP_RXCSUM;
 
 /// Largest MTU we accept on any interface (jumbo frames).
 pub const MAX_MTU: u32 = 65_535;
@@ -205,6 +213,15 @@ impl Stack {
             max_mtu: MAX_MTU,
             up: false,
             link_up: kind == IfKind::Loopback,
+            // Frames on lo0 never leave the process, so the transport
+            // checksums are neither completed nor verified there (as BSD's
+            // lo does with its CSUM_* flags); they are completed where a
+            // frame leaves for an interface that needs them.
+            offloads: if kind == IfKind::Loopback {
+                LOOPBACK_OFFLOADS
+            } else {
+                0
+            },
             addrs4: Vec::new(),
             addrs6: Vec::new(),
             stats: IfStats::default(),
@@ -320,6 +337,22 @@ impl Stack {
         i.max_mtu = max.clamp(MIN_MTU, MAX_MTU);
         i.mtu = i.mtu.min(i.max_mtu);
         self.link_settings_gen += 1;
+        Ok(())
+    }
+
+    /// Records what the interface's driver does about checksums and
+    /// segmentation (`iopkt_pkt::offload::CAP_*`; unknown bits are
+    /// ignored, and TSO counts only with TXCSUM). `lo0` keeps its own.
+    pub fn set_offloads(&mut self, index: IfIndex, caps: u32) -> Result<(), Error> {
+        let i = self.iface_or_err(index)?;
+        if i.kind == IfKind::Loopback {
+            return Ok(());
+        }
+        let mut caps = caps & offload::CAP_ALL;
+        if caps & offload::CAP_TXCSUM == 0 {
+            caps &= !(offload::CAP_TSO4 | offload::CAP_TSO6);
+        }
+        i.offloads = caps;
         Ok(())
     }
 

@@ -306,7 +306,41 @@ fn with_headroom(pool: &Pool, pkt: PktBuf, need: usize) -> PktBuf {
         b = PktBuf::with_capacity(need + iopkt_pkt::DEFAULT_HEADROOM, pkt.len());
     }
     b.append(pkt.len()).copy_from_slice(pkt.data());
+    b.copy_offload_from(&pkt);
     b
+}
+
+/// The bytes of the transport segment at the front of `payload` that go
+/// in one datagram: all of them, or for a TCP segment marked for
+/// segmentation offload its header and one MSS of data.
+pub(crate) fn gso_segment_len(payload: &PktBuf) -> usize {
+    match (payload.gso_size(), payload.data().get(12)) {
+        (Some(mss), Some(off)) => (usize::from(off >> 4) * 4 + usize::from(mss)).min(payload.len()),
+        _ => payload.len(),
+    }
+}
+
+/// The largest IP datagram `pkt` puts on a link: itself, or for a
+/// coalesced TCP segment (GSO) the IP and TCP headers with one segment's
+/// payload, since it leaves cut to that size (`crate::gso`).
+pub(crate) fn wire_len(pkt: &PktBuf, l3_off: usize) -> usize {
+    let Some(mss) = pkt.gso_size() else {
+        return pkt.len();
+    };
+    let d = pkt.data();
+    let hdrs = (|| {
+        let ip_hl = if d.get(l3_off)? >> 4 == 4 {
+            usize::from(d.get(l3_off)? & 0x0f) * 4
+        } else {
+            40
+        };
+        let tcp_hl = usize::from(d.get(l3_off + ip_hl + 12)? >> 4) * 4;
+        Some(ip_hl + tcp_hl)
+    })();
+    match hdrs {
+        Some(h) => (h + usize::from(mss)).min(pkt.len()),
+        None => pkt.len(),
+    }
 }
 
 /// Headroom the IP layer needs in front of a payload: its header and the
@@ -563,7 +597,9 @@ impl Stack {
             self.v4.stats.not_forwarded += 1;
             return;
         }
-        if pkt.len() > mtu && df {
+        // A coalesced segment leaves cut to its segment size.
+        let on_wire = wire_len(&pkt, 0);
+        if on_wire > mtu && df {
             // RFC 1191 section 4: say how large the next hop takes.
             self.v4.stats.cant_fragment += 1;
             self.icmp4_error(
@@ -590,10 +626,19 @@ impl Stack {
         } else {
             NextHop::Unicast(nexthop)
         };
-        if pkt.len() <= mtu {
+        if on_wire <= mtu {
             self.ipv4_output_l2(ctx, out_if, hop, pkt);
             return;
         }
+        if pkt.gso_size().is_some() {
+            // Segments without DF that do not fit: not made by a TCP that
+            // does path MTU discovery; not worth cutting twice.
+            self.v4.stats.output_discards += 1;
+            return;
+        }
+        // Fragments cannot carry a partial checksum: each would need the
+        // whole datagram's bytes.
+        pkt.finish_checksum();
         let frags = {
             let d = pkt.data();
             fragment(&self.pool, &d[..hl], &d[hl..], mtu)
@@ -728,7 +773,9 @@ impl Stack {
             self.v4.stats.output_discards += 1;
             return Err(Error::MessageTooLarge);
         }
-        if len > path.mtu && df {
+        // A TCP segment for segmentation offload leaves cut to its MSS.
+        let on_wire = MIN_HEADER_LEN + gso_segment_len(&payload);
+        if on_wire > path.mtu && df {
             self.v4.stats.cant_fragment += 1;
             return Err(Error::MessageTooLarge);
         }
@@ -750,7 +797,7 @@ impl Stack {
             payload.len(),
             0,
         );
-        if len <= path.mtu {
+        if on_wire <= path.mtu {
             let mut pkt = with_headroom(&self.pool, payload, IP_HEADROOM);
             let Some(h) = pkt.prepend(MIN_HEADER_LEN) else {
                 self.v4.stats.output_discards += 1;
@@ -760,6 +807,8 @@ impl Stack {
             self.ipv4_output_l2(ctx, path.ifindex, path.hop, pkt);
             return Ok(());
         }
+        let mut payload = payload;
+        payload.finish_checksum();
         let frags = fragment(&self.pool, hdr.as_bytes(), payload.data(), path.mtu);
         self.count_fragments(frags.len());
         if frags.is_empty() {

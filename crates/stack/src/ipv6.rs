@@ -970,7 +970,9 @@ impl Stack {
             return Err(Error::MessageTooLarge);
         }
         let mtu = self.ipv6_path_mtu(ifindex, &dst);
-        if HEADER_LEN + payload.len() <= mtu {
+        // A TCP segment for segmentation offload leaves cut to its MSS.
+        let on_wire = HEADER_LEN + crate::ipv4::gso_segment_len(&payload);
+        if on_wire <= mtu {
             let pkt = self.ipv6_push_header(payload, src, dst, next, hop)?;
             match mac {
                 Some(m) => self.eth_output(ctx, ifindex, m, ethertype::IPV6, pkt),
@@ -996,12 +998,22 @@ impl Stack {
         mtu: usize,
         payload: PktBuf,
     ) -> Result<(), Error> {
+        if payload.gso_size().is_some() {
+            // A TCP segment for segmentation offload whose pieces do not
+            // fit: TCP shrinks its MSS on this error and sends again.
+            self.v6.stats.frag_fails += 1;
+            return Err(Error::MessageTooLarge);
+        }
         let per_frag = (mtu.saturating_sub(HEADER_LEN + FRAG_HEADER_LEN)) & !7;
         if per_frag == 0 {
             self.v6.stats.frag_fails += 1;
             return Err(Error::MessageTooLarge);
         }
         let ident = self.v6.next_ident(ctx);
+        // Fragments cannot carry a partial checksum: each would need the
+        // whole packet's bytes.
+        let mut payload = payload;
+        payload.finish_checksum();
         let data = payload.data();
         let mut off = 0;
         while off < data.len() {
@@ -1041,6 +1053,7 @@ impl Stack {
                 return Err(Error::NoBuffers);
             };
             b.copy_from_slice(payload.data());
+            p.copy_offload_from(&payload);
             payload = p;
         }
         match payload.prepend(HEADER_LEN) {

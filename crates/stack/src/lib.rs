@@ -25,6 +25,7 @@ pub mod ctx;
 pub mod error;
 pub mod ethernet;
 pub mod group_query;
+mod gso;
 pub mod icmp4;
 pub mod icmp6;
 pub mod iface;

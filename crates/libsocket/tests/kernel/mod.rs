@@ -190,6 +190,19 @@ impl KernelLink {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
+    /// A counter of the kernel's end of the TAP device
+    /// (`/sys/class/net/TAP/statistics/NAME`: `tx_packets` are the frames
+    /// the kernel handed to io-pkt, `rx_packets` those it took from it).
+    pub fn tap_stat(&self, name: &str) -> u64 {
+        let path = format!("/sys/class/net/{}/statistics/{name}", self.tap);
+        let o = run_limited(self.kernel_cmd("cat").arg(&path), Duration::from_secs(20));
+        assert!(o.status.success(), "cat {path}:\n{}", text(&o));
+        String::from_utf8_lossy(&o.stdout)
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.prefix.join("io-pkt.log")).unwrap_or_default()
     }

@@ -92,7 +92,7 @@ impl Stack {
             }
             _ => return,
         };
-        if checksum::finish(checksum::sum(pseudo, bytes)) != 0 {
+        if !pkt.csum_trusted() && checksum::finish(checksum::sum(pseudo, bytes)) != 0 {
             self.tcp.stats.bad_checksum += 1;
             return;
         }
@@ -855,7 +855,11 @@ impl Stack {
         if had_gaps || n < data.len() {
             t.ack_now = true;
         }
-        t.unacked_segs += 1;
+        // A coalesced segment (large receive offload) stands for as many
+        // full-sized ones as it holds: ACK at least every second of them
+        // (RFC 5681 section 4.2).
+        let segs = (data.len() / (t.mss as usize).max(1)).max(1);
+        t.unacked_segs = t.unacked_segs.saturating_add(segs as u32);
         if t.unacked_segs >= 2 {
             // Within a receive batch the ACK waits for the batch's end
             // (`super::stretch`).

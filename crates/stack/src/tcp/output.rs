@@ -4,6 +4,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use iopkt_pkt::offload;
 use iopkt_wire::checksum;
 use iopkt_wire::ipproto;
 use iopkt_wire::tcp::{self as wire, TcpOptions};
@@ -43,6 +44,21 @@ impl Stack {
         len: usize,
         fill: impl FnOnce(&mut [u8]),
     ) -> Result<(), Error> {
+        self.tcp_emit_gso(ctx, h, opts, len, 0, fill)
+    }
+
+    /// [`Stack::tcp_emit`] of a segment that may be larger than the MSS:
+    /// with `gso_mss > 0` it is marked to be cut into `gso_mss`-byte
+    /// segments by the interface (TSO) or by `crate::gso`.
+    pub(crate) fn tcp_emit_gso(
+        &mut self,
+        ctx: &mut impl Ctx,
+        h: Hdr,
+        opts: &[u8],
+        len: usize,
+        gso_mss: u16,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<(), Error> {
         let hl = wire::MIN_HEADER_LEN + opts.len();
         let total = hl + len;
         let mut pkt = self.pool.alloc_for(total);
@@ -64,8 +80,17 @@ impl Stack {
             (IpAddr::V6(s), IpAddr::V6(d)) => checksum::pseudo_v6(s, d, ipproto::TCP, total as u32),
             _ => return Err(Error::AddrNotAvailable),
         };
-        let c = checksum::finish(checksum::sum(pseudo, b));
-        b[16..18].copy_from_slice(&c.to_be_bytes());
+        // Partial checksum: the pseudo-header sum now, the rest when the
+        // segment leaves the host (crate::offload).
+        b[16..18].copy_from_slice(&(!checksum::finish(pseudo)).to_be_bytes());
+        pkt.set_csum_partial(0, 16);
+        if gso_mss > 0 && len > usize::from(gso_mss) {
+            let flag = match h.remote {
+                SocketAddr::V4(_) => offload::F_GSO_TCPV4,
+                SocketAddr::V6(_) => offload::F_GSO_TCPV6,
+            };
+            pkt.set_gso(flag, gso_mss);
+        }
         self.tcp.stats.segs_out += 1;
         if h.flags & wire::RST != 0 {
             self.tcp.stats.resets_out += 1;
@@ -177,7 +202,12 @@ impl Stack {
         // The payload is copied straight from the send buffer; take it
         // out for the call so the stack can be borrowed to send.
         let sndbuf = std::mem::replace(&mut t.sndbuf, super::buffers::SendBuf::new(0));
-        let r = self.tcp_emit(ctx, h, &opts, len, |b| sndbuf.copy_out(off, len, b));
+        let gso = if len > t.mss as usize {
+            t.mss.min(u32::from(u16::MAX)) as u16
+        } else {
+            0
+        };
+        let r = self.tcp_emit_gso(ctx, h, &opts, len, gso, |b| sndbuf.copy_out(off, len, b));
         if dsack {
             self.tcp.stats.dsacks_out += 1;
         }
@@ -207,6 +237,34 @@ impl Stack {
             self.tcp_tlp_arm(id, now);
         }
         r.is_ok()
+    }
+
+    /// The largest payload one segment of connection `id` may carry now:
+    /// the MSS, or, when the interface toward the peer segments TCP itself
+    /// (TSO), as many whole MSS as fit in a 64 KiB datagram with the
+    /// largest IP and TCP headers.
+    fn tcp_tso_max(&self, id: SocketId) -> usize {
+        let Some(t) = self.tcp.conns.get(&id) else {
+            return 0;
+        };
+        let mss = (t.mss as usize).max(1);
+        let Some(remote) = t.remote else {
+            return mss;
+        };
+        let (out_if, cap) = match remote.ip() {
+            IpAddr::V4(d) => (
+                self.ipv4_path(d, None).ok().map(|p| p.ifindex),
+                offload::CAP_TSO4,
+            ),
+            IpAddr::V6(d) => (
+                self.ipv6_route_for(&d, None).ok().map(|r| r.0),
+                offload::CAP_TSO6,
+            ),
+        };
+        match out_if.and_then(|i| self.iface(i)) {
+            Some(i) if i.offloads & cap != 0 => ((65_535 - 60 - 60) / mss).max(1) * mss,
+            _ => mss,
+        }
     }
 
     pub(crate) fn tcp_send_ack(&mut self, ctx: &mut impl Ctx, id: SocketId) {
@@ -346,6 +404,9 @@ impl Stack {
     pub(crate) fn tcp_output(&mut self, ctx: &mut impl Ctx, id: SocketId, force: bool) {
         let now = ctx.now();
         let mut force = force;
+        // Bytes one segment may carry: the MSS, or with segmentation
+        // offload on the way out up to 64 KiB in whole MSS (`crate::gso`).
+        let seg_max = self.tcp_tso_max(id);
         loop {
             let Some(t) = self.tcp.conns.get_mut(&id) else {
                 return;
@@ -381,7 +442,17 @@ impl Stack {
                 wnd.saturating_sub(t.flight()) as usize
             };
             let mss = t.mss as usize;
-            let len = unsent.min(mss).min(usable);
+            let len = unsent.min(seg_max.max(mss)).min(usable);
+            // A large segment is whole MSS-sized pieces, with a short tail
+            // only where a lone segment of that size would go (RFC 9293
+            // section 3.7.4: Nagle; as Linux trims a TSO segment).
+            let len = if len > mss
+                && !(len == unsent && (t.opts.nodelay || t.flight() == 0 || t.fin_queued))
+            {
+                len / mss * mss
+            } else {
+                len
+            };
             let len = if force && len == 0 && unsent > 0 && t.snd_wnd > t.flight() {
                 unsent.min(mss).min((t.snd_wnd - t.flight()) as usize)
             } else {
@@ -399,7 +470,7 @@ impl Stack {
                 let all = len == unsent;
                 let nagle_ok = t.opts.nodelay || t.flight() == 0 || fin_now;
                 force
-                    || len == mss
+                    || len >= mss
                     || (all && nagle_ok)
                     || (t.max_snd_wnd > 0 && len as u32 >= t.max_snd_wnd / 2 && nagle_ok)
             } else {

@@ -16,7 +16,8 @@ mod source;
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
-use iopkt_wire::checksum::{finish, pseudo_v4, pseudo_v6, sum};
+use iopkt_pkt::PktBuf;
+use iopkt_wire::checksum::{finish, pseudo_v4, pseudo_v6};
 use iopkt_wire::udp::{HEADER_LEN, UdpHdr};
 use iopkt_wire::{IntoBytes, ipproto};
 
@@ -239,17 +240,21 @@ pub(crate) fn as_v6(a: SocketAddr) -> SocketAddr {
     }
 }
 
-/// The UDP checksum of `seg` (header with a zero checksum field, and data)
-/// with its pseudo-header; a computed zero is sent as all ones (RFC 768).
-fn out_checksum(src: IpAddr, dst: IpAddr, seg: &[u8]) -> u16 {
+/// Starts the UDP checksum of the segment at the front of `pkt`: the
+/// folded pseudo-header sum goes into the field and the packet is marked
+/// partial, to be completed where it leaves the host (a computed zero then
+/// goes out as all ones, RFC 768; see `PktBuf::finish_checksum`). On `lo0`
+/// it is never completed, and never verified.
+fn start_checksum(src: IpAddr, dst: IpAddr, pkt: &mut PktBuf) {
+    let len = pkt.len();
     let pseudo = match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => pseudo_v4(s, d, ipproto::UDP, seg.len() as u16),
-        (IpAddr::V6(s), IpAddr::V6(d)) => pseudo_v6(s, d, ipproto::UDP, seg.len() as u32),
+        (IpAddr::V4(s), IpAddr::V4(d)) => pseudo_v4(s, d, ipproto::UDP, len as u16),
+        (IpAddr::V6(s), IpAddr::V6(d)) => pseudo_v6(s, d, ipproto::UDP, len as u32),
         _ => 0,
     };
-    match finish(sum(pseudo, seg)) {
-        0 => 0xffff,
-        c => c,
+    if let Some(field) = pkt.data_mut().get_mut(6..8) {
+        field.copy_from_slice(&(!finish(pseudo)).to_be_bytes());
+        pkt.set_csum_partial(0, 6);
     }
 }
 
@@ -475,8 +480,7 @@ impl Stack {
                     .flatten()
                     .and_then(|i| i.addrs4.first().map(|a| a.addr));
                 let path = self.ipv4_path(d, bound.or(via_if))?;
-                let c = out_checksum(IpAddr::V4(path.src), IpAddr::V4(d), seg);
-                seg[6..8].copy_from_slice(&c.to_be_bytes());
+                start_checksum(IpAddr::V4(path.src), IpAddr::V4(d), &mut pkt);
                 let ttl = if d.is_multicast() {
                     Some(opts.mcast_ttl)
                 } else {
@@ -517,8 +521,7 @@ impl Stack {
                         .ipv6_select_source_on(&d, oif)
                         .ok_or(Error::AddrNotAvailable)?,
                 };
-                let c = out_checksum(IpAddr::V6(src), IpAddr::V6(d), seg);
-                seg[6..8].copy_from_slice(&c.to_be_bytes());
+                start_checksum(IpAddr::V6(src), IpAddr::V6(d), &mut pkt);
                 let hop = if d.is_multicast() {
                     Some(opts.mcast_ttl)
                 } else {
