@@ -272,7 +272,7 @@ pub fn copies(cfg: &Config) -> Row {
     })();
     let iopkt = match measured {
         Ok(x) => Cell::Text(format!(
-            "lo0: 8 (4 in io-pkt, 4 in the kernel's socket pairs); TAP: 6 each way (3 + 3); \
+            "lo0: 6 (2 in io-pkt, 4 in the kernel's socket pairs); TAP: 5 each way (1 + 4); \
              measured: io-pkt reads {} bytes from applications per payload byte",
             crate::table::number(x)
         )),

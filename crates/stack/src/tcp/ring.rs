@@ -42,14 +42,16 @@ impl ByteRing {
         }
     }
 
-    /// Makes the storage hold at least `total` bytes, moving what is held
-    /// to its start when it grows.
+    /// Makes the storage hold at least `total` bytes (doubling), moving
+    /// what is held to its start when it grows.
     fn reserve_total(&mut self, total: usize) {
         let cap = self.buf.len();
-        if total <= cap {
-            return;
+        if total > cap {
+            self.grow_to(total.max(cap.saturating_mul(2)).max(MIN_STORAGE));
         }
-        let new_cap = total.max(cap.saturating_mul(2)).max(MIN_STORAGE);
+    }
+
+    fn grow_to(&mut self, new_cap: usize) {
         let mut storage = vec![0u8; new_cap];
         let (a, b) = self.as_slices();
         storage[..a.len()].copy_from_slice(a);
@@ -58,9 +60,17 @@ impl ByteRing {
         self.head = 0;
     }
 
-    /// Appends up to `n` bytes written in place by `fill`, which gets the
-    /// free space after the last byte as two slices of `n` bytes in all
+    /// Appends up to `n` bytes written in place by `fill`, which gets free
+    /// space after the last byte as two slices (the second may be empty)
     /// and returns how many it wrote from the start of the first.
+    ///
+    /// The space offered is what the storage has free, up to `n`; only a
+    /// full storage grows (doubling, from 4 KiB, never past what `n`
+    /// allows). A caller offering room to a descriptor does not know how
+    /// much will come, so the storage follows what does come: a socket
+    /// that is read while nothing waits must not get a buffer for the
+    /// most it could take. For the same reason a fill that brings nothing
+    /// into an empty ring gives the storage back.
     pub fn fill_with(
         &mut self,
         n: usize,
@@ -69,8 +79,17 @@ impl ByteRing {
         if n == 0 {
             return 0;
         }
-        self.reserve_total(self.len + n);
+        if self.len == self.buf.len() {
+            let grown = self
+                .buf
+                .len()
+                .saturating_mul(2)
+                .max(MIN_STORAGE)
+                .min(self.len + n);
+            self.grow_to(grown);
+        }
         let cap = self.buf.len();
+        let n = n.min(cap - self.len);
         let tail = (self.head + self.len) % cap;
         let wrote = if tail + n <= cap {
             fill(&mut self.buf[tail..tail + n], &mut [])
@@ -80,11 +99,18 @@ impl ByteRing {
         };
         let wrote = wrote.min(n);
         self.len += wrote;
+        if self.len == 0 {
+            *self = ByteRing::default();
+        }
         wrote
     }
 
     /// Appends all of `bytes`.
     pub fn extend_from_slice(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        self.reserve_total(self.len + bytes.len());
         self.fill_with(bytes.len(), |a, b| {
             let (first, second) = bytes.split_at(a.len());
             a.copy_from_slice(first);
@@ -135,6 +161,31 @@ mod tests {
         assert_eq!(contents(&r), want);
         r.consume(want.len());
         assert!(r.is_empty());
+    }
+
+    #[test]
+    fn storage_follows_what_comes_not_what_is_offered() {
+        let mut r = ByteRing::default();
+        // Offered a lot, nothing comes: no storage kept.
+        assert_eq!(r.fill_with(1 << 20, |_, _| 0), 0);
+        assert_eq!(r.buf.len(), 0, "an empty read keeps no buffer");
+        // Bytes come: the storage starts at 4 KiB and doubles only when full.
+        let mut offers = Vec::new();
+        for _ in 0..4 {
+            r.fill_with(1 << 20, |a, b| {
+                offers.push(a.len() + b.len());
+                a.len() + b.len()
+            });
+        }
+        assert_eq!(offers, [4096, 4096, 8192, 16384]);
+        assert_eq!(r.len(), 32768);
+        // Never past what the caller allows.
+        r.consume(32768);
+        assert!(r.is_empty());
+        let mut r = ByteRing::default();
+        assert_eq!(r.fill_with(100, |a, b| a.len() + b.len()), 100);
+        assert_eq!(r.fill_with(10, |a, b| a.len() + b.len()), 10);
+        assert!(r.buf.len() <= 4096);
     }
 
     #[test]
