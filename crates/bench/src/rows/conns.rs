@@ -11,7 +11,7 @@ use crate::table::{Better, Cell, Row};
 /// Threads on each side: one per core of this machine's two.
 const THREADS: &str = "2";
 
-fn rate(on: &dyn Runner, secs: u32) -> Result<f64, String> {
+fn rate(on: &dyn Runner, which: &str, secs: u32) -> Result<f64, String> {
     let port = next_port();
     let addr = format!("127.0.0.1:{port}");
     let mut srv = Proc::spawn(
@@ -30,7 +30,10 @@ fn rate(on: &dyn Runner, secs: u32) -> Result<f64, String> {
     if errors > 0 {
         // Reported, not hidden: a few refused connections under load are
         // a finding, not a reason to drop the figure.
-        eprintln!("iopkt-bench: connrate saw errors: {}", out.trim());
+        eprintln!(
+            "iopkt-bench: connrate on {which} saw errors: {}",
+            out.trim()
+        );
     }
     Ok(rate)
 }
@@ -41,8 +44,8 @@ pub fn conn_rate(cfg: &Config) -> Row {
         Err(e) => (Cell::Failed(e), Cell::Skipped("iopkt did not start".into())),
         Ok(stack) => alternate(
             cfg.runs,
-            || rate(&stack, cfg.secs),
-            || rate(&Kernel, cfg.secs),
+            || rate(&stack, "iopkt", cfg.secs),
+            || rate(&Kernel, "the kernel", cfg.secs),
         ),
     };
     Row {
