@@ -3,9 +3,12 @@
 //! checksums or coalesce TCP segments (large receive offload), and TCP
 //! segmentation offload on send.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+mod common;
+
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use common::{pattern, pump, recv_all, sa};
 use iopkt_pkt::offload::{
     CAP_LRO, CAP_RXCSUM, CAP_TSO4, CAP_TSO6, CAP_TXCSUM, F_CSUM_PARTIAL, F_CSUM_VALID, F_GSO_TCPV4,
 };
@@ -22,10 +25,6 @@ const A4: &str = "10.0.0.1";
 const B4: &str = "10.0.0.2";
 const A6: &str = "fd00::1";
 const B6: &str = "fd00::2";
-
-fn sa(ip: &str, port: u16) -> SocketAddr {
-    SocketAddr::new(ip.parse::<IpAddr>().expect("test address"), port)
-}
 
 struct Net {
     sim: Sim,
@@ -86,49 +85,6 @@ fn established(sim: &mut Sim, cn: NodeId, sn: NodeId, at: SocketAddr) -> (Socket
     });
     assert!(ok, "handshake did not complete");
     (c, server.unwrap())
-}
-
-fn pattern(len: usize, salt: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| ((i * 31 + i / 251) as u8) ^ salt)
-        .collect()
-}
-
-fn recv_all(sim: &mut Sim, n: NodeId, id: SocketId, into: &mut Vec<u8>) {
-    let mut buf = vec![0u8; 65_536];
-    loop {
-        match sim.with(n, |s, c| s.socket_recv(c, id, &mut buf, false)) {
-            Ok(i) if i.len == 0 => return,
-            Ok(i) => into.extend_from_slice(&buf[..i.len]),
-            Err(Error::WouldBlock) => return,
-            Err(e) => panic!("recv: {e}"),
-        }
-    }
-}
-
-/// Sends `data` from (tx, ts) to (rx, rs) as fast as the connection takes
-/// it; what arrived within `limit`.
-fn pump(
-    sim: &mut Sim,
-    (tx, ts): (NodeId, SocketId),
-    (rx, rs): (NodeId, SocketId),
-    data: &[u8],
-    limit: Duration,
-) -> Vec<u8> {
-    let mut sent = 0;
-    let mut got = Vec::new();
-    sim.run_until(limit, |s| {
-        while sent < data.len() {
-            match s.with(tx, |st, c| st.socket_send(c, ts, &data[sent..], None)) {
-                Ok(n) => sent += n,
-                Err(Error::WouldBlock) => break,
-                Err(e) => panic!("send: {e}"),
-            }
-        }
-        recv_all(s, rx, rs, &mut got);
-        got.len() >= data.len()
-    });
-    got
 }
 
 #[test]
@@ -330,7 +286,7 @@ fn a_coalesced_segment_above_the_mtu_is_taken_whole_only_from_an_lro_driver() {
     inject(&mut net.sim, flagged);
     assert_eq!(rx_errors(&net.sim), 2);
     let mut got = Vec::new();
-    recv_all(&mut net.sim, b, s, &mut got);
+    recv_all(&mut net.sim, b, s, &mut got).expect("recv");
     assert!(got.is_empty());
 
     // From a driver with LRO: one segment, all of it delivered.
@@ -351,7 +307,7 @@ fn a_coalesced_segment_above_the_mtu_is_taken_whole_only_from_an_lro_driver() {
             && c.frame.get(42..46) == Some(&seq.wrapping_add(8000).to_be_bytes()[..])
     });
     assert!(acked, "no immediate ACK of the coalesced segment");
-    recv_all(&mut net.sim, b, s, &mut got);
+    recv_all(&mut net.sim, b, s, &mut got).expect("recv");
     assert!(got == data, "{} of {} bytes", got.len(), data.len());
     // A giant without the flag is still refused from it.
     inject(&mut net.sim, forge_v4(&last, seq + 8000, &data));

@@ -2,9 +2,12 @@
 //! handshakes, transfers through impaired links, closing in every order,
 //! timers, the RFC 5961 protections and hostile segments.
 
+mod common;
+
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use common::{pattern, pump, recv_all, sa};
 use iopkt_impair::Impairment;
 use iopkt_sim::{Captured, LinkCfg, NodeId, Sim};
 use iopkt_stack::error::Error;
@@ -27,10 +30,6 @@ const A4: &str = "10.0.0.1";
 const B4: &str = "10.0.0.2";
 const A6: &str = "fd00::1";
 const B6: &str = "fd00::2";
-
-fn sa(ip: &str, port: u16) -> SocketAddr {
-    SocketAddr::new(ip.parse::<IpAddr>().expect("test address"), port)
-}
 
 fn net_with(seed: u64, latency: Duration) -> Net {
     let mut sim = Sim::new(seed);
@@ -102,49 +101,6 @@ fn established(net: &mut Net, v6: bool) -> (SocketId, SocketId) {
     });
     assert!(ok, "handshake did not complete");
     (c, server.unwrap())
-}
-
-fn pattern(len: usize, salt: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| ((i * 31 + i / 251) as u8) ^ salt)
-        .collect()
-}
-
-fn recv_all(sim: &mut Sim, n: NodeId, id: SocketId, into: &mut Vec<u8>) -> Result<bool, Error> {
-    let mut buf = vec![0u8; 65_536];
-    loop {
-        match sim.with(n, |s, c| s.socket_recv(c, id, &mut buf, false)) {
-            Ok(i) if i.len == 0 => return Ok(true),
-            Ok(i) => into.extend_from_slice(&buf[..i.len]),
-            Err(Error::WouldBlock) => return Ok(false),
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// Sends `data` from (tx, ts) to (rx, rs) as fast as the connection
-/// takes it; returns what arrived within `limit`.
-fn pump(
-    sim: &mut Sim,
-    (tx, ts): (NodeId, SocketId),
-    (rx, rs): (NodeId, SocketId),
-    data: &[u8],
-    limit: Duration,
-) -> Vec<u8> {
-    let mut sent = 0;
-    let mut got = Vec::new();
-    sim.run_until(limit, |s| {
-        while sent < data.len() {
-            match s.with(tx, |st, c| st.socket_send(c, ts, &data[sent..], None)) {
-                Ok(n) => sent += n,
-                Err(Error::WouldBlock) => break,
-                Err(e) => panic!("send: {e}"),
-            }
-        }
-        recv_all(s, rx, rs, &mut got).expect("recv");
-        got.len() >= data.len()
-    });
-    got
 }
 
 /// TCP segments in captured frames: (from node, flags, seq, ack, window,

@@ -10,7 +10,6 @@
 //! a kernel socket; the socket closes when every copy of the application's
 //! end is closed (the server's end then reports a hang-up).
 
-use std::io::{IoSlice, IoSliceMut};
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd};
 
@@ -20,6 +19,8 @@ use iopkt_stack::transport::SockType;
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
 use rustix::net::{AddressFamily, RecvFlags, SendFlags, Shutdown, SocketFlags, SocketType};
+
+mod stream;
 
 use super::conn::Conn;
 use super::connect_gate::Gate;
@@ -445,206 +446,16 @@ impl<H: StackHost> Loop<H> {
         if let Some(p) = self.pump_gate(s) {
             return p;
         }
-        let mut more = self.stream_from_app(s);
-        more |= self.stream_to_app(s);
+        // Both directions in one visit to the stack: each visit costs a
+        // lock and a look at every timer.
+        let host = self.host.clone();
+        let scratch = &mut self.scratch;
+        let more = host.with_stack(|st, c| {
+            let more = stream::from_app(s, st, c, scratch);
+            stream::to_app(s, st, c) || more
+        });
         let close = s.app_eof && hung_up(&s.end);
         Pumped { close, more }
-    }
-
-    /// Application to stack: bytes are read from the pair straight into
-    /// the stack's send buffer, and only while it has room, so a full
-    /// stack fills the pair and the application blocks. True when the
-    /// turn's budget ran out with more perhaps waiting.
-    fn stream_from_app(&mut self, s: &mut AppSock) -> bool {
-        let id = s.id;
-        let mut budget = CHUNK;
-        while !s.app_eof {
-            if budget == 0 {
-                return true;
-            }
-            if !s.readable {
-                // Drained since the last readiness event (edge-triggered):
-                // the next byte the application writes brings another.
-                return false;
-            }
-            if s.send_dead {
-                // Refused for good: the application's bytes are read and
-                // dropped, so its writes do not block forever.
-                self.stream_discard(s);
-                continue;
-            }
-            let end = &s.end;
-            let mut read: Option<(usize, Result<usize, rustix::io::Errno>)> = None;
-            let sent = self.host.with_stack(|st, c| {
-                st.socket_send_with(c, id, budget, |a, b| {
-                    let offered = a.len() + b.len();
-                    let r = rustix::io::readv(end, &mut [IoSliceMut::new(a), IoSliceMut::new(b)]);
-                    let n = r.unwrap_or(0);
-                    read = Some((offered, r));
-                    n
-                })
-            });
-            match sent {
-                // The stack is full: its room brings news.
-                Err(e) if would_block(&e) => return false,
-                Err(e) => {
-                    self.stack_refused(s, &e);
-                    continue;
-                }
-                Ok(_) => {}
-            }
-            match read {
-                None => return false,
-                Some((_, Ok(0))) => {
-                    s.app_eof = true;
-                    // The application's shutdown(SHUT_WR) or close: our
-                    // FIN follows the data (RFC 9293 3.6).
-                    let _ = self
-                        .host
-                        .with_stack(|st, c| st.socket_shutdown(c, id, false, true));
-                }
-                Some((offered, Ok(n))) => {
-                    budget = budget.saturating_sub(n);
-                    if n < offered && !s.app_done_writing {
-                        // A stream socket's read stops short only when its
-                        // queue is empty: no need for a call that would
-                        // say EAGAIN. Bytes arriving since raise a new
-                        // edge. Not so for end of stream once the
-                        // application stopped writing: the event saying so
-                        // came already, so read on until it shows.
-                        s.readable = false;
-                    }
-                }
-                Some((_, Err(e))) if is_again(e) => {
-                    if e == rustix::io::Errno::AGAIN {
-                        s.readable = false;
-                    }
-                    return false;
-                }
-                Some((_, Err(_))) => s.app_eof = true,
-            }
-        }
-        false
-    }
-
-    /// Reads and drops what the application wrote after the stack refused
-    /// its data for good.
-    fn stream_discard(&mut self, s: &mut AppSock) {
-        let mut scratch = std::mem::take(&mut self.scratch);
-        scratch.resize(CHUNK, 0);
-        match rustix::io::read(&s.end, &mut scratch) {
-            Ok(0) => s.app_eof = true,
-            Ok(_) => {}
-            Err(e) if is_again(e) => {
-                if e == rustix::io::Errno::AGAIN {
-                    s.readable = false;
-                }
-            }
-            Err(_) => s.app_eof = true,
-        }
-        self.scratch = scratch;
-    }
-
-    /// The stack refused the application's data for good (a reset, a
-    /// timeout, the connection closed): later bytes are dropped.
-    fn stack_refused(&mut self, s: &mut AppSock, e: &Error) {
-        // EPIPE (the connection is closed) is no pending error; a reset
-        // or a timeout is (SO_ERROR, read).
-        if !matches!(e, Error::BrokenPipe) {
-            s.error.get_or_insert(errno_of(e));
-        }
-        s.send_dead = true;
-    }
-
-    /// Stack to application: bytes are written into the pair straight
-    /// from the stack's receive buffer, only as far as the pair takes
-    /// them; what it does not take stays in the stack (its window closes)
-    /// until the application reads. True when the turn's budget ran out.
-    fn stream_to_app(&mut self, s: &mut AppSock) -> bool {
-        let id = s.id;
-        let mut budget = CHUNK;
-        let mut more = false;
-        while !s.stack_eof {
-            if budget == 0 {
-                return true;
-            }
-            if !s.writable && !s.send_dead {
-                return more;
-            }
-            let end = &s.end;
-            let mut wrote: Option<(usize, Result<usize, rustix::io::Errno>)> = None;
-            let got = self.host.with_stack(|st, c| {
-                st.socket_recv_with(c, id, budget, |a, b| {
-                    let offered = a.len() + b.len();
-                    let r = rustix::net::sendmsg(
-                        end,
-                        &[IoSlice::new(a), IoSlice::new(b)],
-                        &mut Default::default(),
-                        SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
-                    );
-                    let n = r.unwrap_or(0);
-                    wrote = Some((offered, r));
-                    n
-                })
-            });
-            match (got, wrote) {
-                (Ok(_), Some((offered, Ok(n)))) => {
-                    budget = budget.saturating_sub(n);
-                    if n < offered {
-                        // A short write: the pair is full.
-                        s.writable = false;
-                        return more;
-                    }
-                }
-                (Ok(_), Some((_, Err(e)))) if is_again(e) => {
-                    if e == rustix::io::Errno::AGAIN {
-                        s.writable = false;
-                    }
-                    return more;
-                }
-                // The application's end is gone for reading: the stream
-                // is over for it.
-                (Ok(_), Some((_, Err(_)))) => s.stack_eof = true,
-                // Nothing was readable: end of stream.
-                (Ok(_), None) => {
-                    s.stack_eof = true;
-                    let _ = rustix::net::shutdown(&s.end, Shutdown::Write);
-                }
-                // Once the stack refused data for good, nothing more
-                // comes either: the connection is over.
-                (Err(e), _) if would_block(&e) && !s.send_dead => return more,
-                (Err(e), _) => {
-                    if !would_block(&e) {
-                        s.error.get_or_insert(errno_of(&e));
-                    }
-                    s.stack_eof = true;
-                    self.end_pair(s);
-                    more = true;
-                }
-            }
-        }
-        more
-    }
-
-    /// The connection ended by an error (a reset, a timeout) or is closed
-    /// for sending: io-pkt's end is shut both ways once what came before
-    /// is in the pair. The application then reads what is left, then end
-    /// of stream (which the library turns into the pending error, as the
-    /// kernel's read returns ECONNRESET), and its writes fail with EPIPE
-    /// (SIGPIPE unless MSG_NOSIGNAL), as on a kernel socket after a reset.
-    /// Our end then reports a hang-up and the socket closes, its names and
-    /// error kept (`Tomb`).
-    fn end_pair(&mut self, s: &mut AppSock) {
-        if s.pair_shut {
-            return;
-        }
-        let how = if s.error.is_some() || s.send_dead {
-            s.pair_shut = true;
-            Shutdown::Both
-        } else {
-            Shutdown::Write
-        };
-        let _ = rustix::net::shutdown(&s.end, how);
     }
 
     fn pump_listener(&mut self, s: &mut AppSock) -> Pumped {

@@ -11,8 +11,11 @@ use crate::proto::ModuleKindWire;
 /// The daemon's side of the resource manager.
 ///
 /// The server calls these from its own thread. It never holds the stack
-/// (inside `with_stack`) while it does socket I/O or calls `mount` or
-/// `destroy`, so a host may take the stack's lock inside those two.
+/// (inside `with_stack`) while it calls `mount` or `destroy`, so a host
+/// may take the stack's lock inside those two. Inside `with_stack` it does
+/// only non-blocking reads and writes on its own ends of application
+/// sockets' pairs, moving stream bytes between them and the stack's
+/// buffers in place.
 pub trait StackHost: Send + Sync + 'static {
     type Ctx: Ctx;
 

@@ -20,7 +20,13 @@ pub(crate) mod handle;
 mod host;
 mod listen;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+// The loop looks its tables up several times per message; their keys are
+// handles io-pkt or the kernel hands out (tokens, socket ids, inode
+// numbers), not values a peer picks, so a fast hash without SipHash's
+// flooding resistance is the right one.
+use foldhash::{HashMap, HashMapExt};
 use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};

@@ -411,14 +411,7 @@ impl Stack {
             let Some(t) = self.tcp.conns.get_mut(&id) else {
                 return;
             };
-            if !matches!(
-                t.state,
-                State::Established
-                    | State::CloseWait
-                    | State::FinWait1
-                    | State::Closing
-                    | State::LastAck
-            ) {
+            if !t.state.sends_data() {
                 break;
             }
             // Going back after a timeout: skip what the peer holds.

@@ -53,6 +53,19 @@ impl State {
             State::Closed | State::Listen | State::SynSent | State::SynReceived
         )
     }
+
+    /// Our data or FIN may still be (re)sent: synchronized, and our FIN,
+    /// if sent, not yet acknowledged.
+    pub fn sends_data(self) -> bool {
+        matches!(
+            self,
+            State::Established
+                | State::CloseWait
+                | State::FinWait1
+                | State::Closing
+                | State::LastAck
+        )
+    }
 }
 
 /// TIME-WAIT lasts 2 * MSL; 60 s in all, as on Linux.

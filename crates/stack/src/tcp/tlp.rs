@@ -14,7 +14,6 @@ use std::time::Duration;
 use iopkt_wire::tcp as wire;
 
 use super::seq;
-use super::tcb::State;
 use crate::ctx::Ctx;
 use crate::socket::SocketId;
 use crate::stack::Stack;
@@ -57,14 +56,7 @@ impl Stack {
             return;
         };
         t.timers.probe = None;
-        let data_state = matches!(
-            t.state,
-            State::Established
-                | State::CloseWait
-                | State::FinWait1
-                | State::Closing
-                | State::LastAck
-        );
+        let data_state = t.state.sends_data();
         if !t.rack_active()
             || !data_state
             || t.flight() == 0
