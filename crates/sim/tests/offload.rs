@@ -8,54 +8,22 @@ mod common;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use common::{pattern, pump, recv_all, sa};
+use common::{A4, B4, B6, Net, net_with, pattern, pump, recv_all, sa};
 use iopkt_pkt::offload::{
     CAP_LRO, CAP_RXCSUM, CAP_TSO4, CAP_TSO6, CAP_TXCSUM, F_CSUM_PARTIAL, F_CSUM_VALID, F_GSO_TCPV4,
 };
 use iopkt_sim::{Captured, LinkCfg, NodeId, Sim};
+use iopkt_stack::PktBuf;
 use iopkt_stack::error::Error;
 use iopkt_stack::socket::SocketId;
 use iopkt_stack::tcp::State;
 use iopkt_stack::transport::SockType;
-use iopkt_stack::{IfIndex, PktBuf};
 use iopkt_wire::checksum;
 use iopkt_wire::ipproto;
 
-const A4: &str = "10.0.0.1";
-const B4: &str = "10.0.0.2";
-const A6: &str = "fd00::1";
-const B6: &str = "fd00::2";
-
-struct Net {
-    sim: Sim,
-    a: NodeId,
-    b: NodeId,
-    ia: IfIndex,
-    ib: IfIndex,
-}
-
 /// Two hosts on a cable with 1 ms of latency, addresses in both families.
 fn net(seed: u64) -> Net {
-    let mut sim = Sim::new(seed);
-    let a = sim.add_node("a");
-    let b = sim.add_node("b");
-    let (ia, ib) = sim.connect(
-        a,
-        b,
-        LinkCfg {
-            latency: Duration::from_millis(1),
-            ..LinkCfg::default()
-        },
-    );
-    for (n, i, v4, v6) in [(a, ia, A4, A6), (b, ib, B4, B6)] {
-        sim.with(n, |s, c| {
-            s.add_addr4(c, i, v4.parse().unwrap(), 24, false).unwrap();
-            s.add_addr6(c, i, v6.parse().unwrap(), 64).unwrap();
-        });
-    }
-    // Duplicate address detection must finish before IPv6 can be used.
-    sim.run_for(Duration::from_secs(3));
-    Net { sim, a, b, ia, ib }
+    net_with(seed, Duration::from_millis(1))
 }
 
 fn open(sim: &mut Sim, n: NodeId, v6: bool, ty: SockType) -> SocketId {

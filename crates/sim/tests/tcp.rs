@@ -7,7 +7,7 @@ mod common;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use common::{pattern, pump, recv_all, sa};
+use common::{A4, A6, B4, B6, Net, net_with, pattern, pump, recv_all, sa};
 use iopkt_impair::Impairment;
 use iopkt_sim::{Captured, LinkCfg, NodeId, Sim};
 use iopkt_stack::error::Error;
@@ -17,42 +17,6 @@ use iopkt_stack::transport::{SockOpt, SockOptName, SockType};
 use iopkt_stack::{IfIndex, PktBuf};
 use iopkt_wire::checksum;
 use iopkt_wire::tcp as wire;
-
-struct Net {
-    sim: Sim,
-    a: NodeId,
-    b: NodeId,
-    ia: IfIndex,
-    ib: IfIndex,
-}
-
-const A4: &str = "10.0.0.1";
-const B4: &str = "10.0.0.2";
-const A6: &str = "fd00::1";
-const B6: &str = "fd00::2";
-
-fn net_with(seed: u64, latency: Duration) -> Net {
-    let mut sim = Sim::new(seed);
-    let a = sim.add_node("a");
-    let b = sim.add_node("b");
-    let (ia, ib) = sim.connect(
-        a,
-        b,
-        LinkCfg {
-            latency,
-            ..LinkCfg::default()
-        },
-    );
-    for (n, i, v4, v6) in [(a, ia, A4, A6), (b, ib, B4, B6)] {
-        sim.with(n, |s, c| {
-            s.add_addr4(c, i, v4.parse().unwrap(), 24, false).unwrap();
-            s.add_addr6(c, i, v6.parse().unwrap(), 64).unwrap();
-        });
-    }
-    // Duplicate address detection must finish before IPv6 can be used.
-    sim.run_for(Duration::from_secs(3));
-    Net { sim, a, b, ia, ib }
-}
 
 fn net() -> Net {
     net_with(7, Duration::from_millis(5))

@@ -6,9 +6,49 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use iopkt_sim::{NodeId, Sim};
+use iopkt_sim::{LinkCfg, NodeId, Sim};
+use iopkt_stack::IfIndex;
 use iopkt_stack::error::Error;
 use iopkt_stack::socket::SocketId;
+
+pub const A4: &str = "10.0.0.1";
+pub const B4: &str = "10.0.0.2";
+pub const A6: &str = "fd00::1";
+pub const B6: &str = "fd00::2";
+
+/// Two hosts, `a` and `b`, on one cable.
+pub struct Net {
+    pub sim: Sim,
+    pub a: NodeId,
+    pub b: NodeId,
+    pub ia: IfIndex,
+    pub ib: IfIndex,
+}
+
+/// Two hosts on a cable with `latency`, addresses in both families
+/// (A4/A6 and B4/B6), ready to use.
+pub fn net_with(seed: u64, latency: Duration) -> Net {
+    let mut sim = Sim::new(seed);
+    let a = sim.add_node("a");
+    let b = sim.add_node("b");
+    let (ia, ib) = sim.connect(
+        a,
+        b,
+        LinkCfg {
+            latency,
+            ..LinkCfg::default()
+        },
+    );
+    for (n, i, v4, v6) in [(a, ia, A4, A6), (b, ib, B4, B6)] {
+        sim.with(n, |s, c| {
+            s.add_addr4(c, i, v4.parse().unwrap(), 24, false).unwrap();
+            s.add_addr6(c, i, v6.parse().unwrap(), 64).unwrap();
+        });
+    }
+    // Duplicate address detection must finish before IPv6 can be used.
+    sim.run_for(Duration::from_secs(3));
+    Net { sim, a, b, ia, ib }
+}
 
 pub fn sa(ip: &str, port: u16) -> SocketAddr {
     SocketAddr::new(ip.parse::<IpAddr>().expect("test address"), port)
