@@ -8,7 +8,7 @@ mod common;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use common::{A4, B4, B6, Net, net_with, pattern, pump, recv_all, sa};
+use common::{A4, B4, B6, Net, forge_v4, net_with, pattern, pump, recv_all, sa};
 use iopkt_pkt::offload::{
     CAP_LRO, CAP_RXCSUM, CAP_TSO4, CAP_TSO6, CAP_TXCSUM, F_CSUM_PARTIAL, F_CSUM_VALID, F_GSO_TCPV4,
 };
@@ -20,6 +20,7 @@ use iopkt_stack::tcp::State;
 use iopkt_stack::transport::SockType;
 use iopkt_wire::checksum;
 use iopkt_wire::ipproto;
+use iopkt_wire::tcp as wire;
 
 /// Two hosts on a cable with 1 ms of latency, addresses in both families.
 fn net(seed: u64) -> Net {
@@ -208,30 +209,6 @@ fn last_tcp_frame(caps: &[Captured], from: NodeId) -> Vec<u8> {
         .expect("a TCP frame")
 }
 
-/// A frame like `frame` (Ethernet + IPv4 + TCP) carrying `payload` at
-/// `seq`, lengths and checksums right.
-fn forge_v4(frame: &[u8], seq: u32, payload: &[u8]) -> PktBuf {
-    let ihl = usize::from(frame[14] & 0x0f) * 4;
-    let l4 = 14 + ihl;
-    let thl = usize::from(frame[l4 + 12] >> 4) * 4;
-    let mut f = frame[..l4 + thl].to_vec();
-    f.extend_from_slice(payload);
-    let total = (f.len() - 14) as u16;
-    f[16..18].copy_from_slice(&total.to_be_bytes());
-    f[24..26].copy_from_slice(&[0, 0]);
-    let c = checksum::checksum(&f[14..14 + ihl]);
-    f[24..26].copy_from_slice(&c.to_be_bytes());
-    f[l4 + 4..l4 + 8].copy_from_slice(&seq.to_be_bytes());
-    f[l4 + 13] = 0x18; // ACK | PSH
-    f[l4 + 16..l4 + 18].copy_from_slice(&[0, 0]);
-    let src: [u8; 4] = f[26..30].try_into().unwrap();
-    let dst: [u8; 4] = f[30..34].try_into().unwrap();
-    let p = checksum::pseudo_v4(src.into(), dst.into(), 6, (f.len() - l4) as u16);
-    let c = checksum::finish(checksum::sum(p, &f[l4..]));
-    f[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
-    PktBuf::from_slice(&f)
-}
-
 #[test]
 fn a_coalesced_segment_above_the_mtu_is_taken_whole_only_from_an_lro_driver() {
     let mut net = net(6);
@@ -248,8 +225,11 @@ fn a_coalesced_segment_above_the_mtu_is_taken_whole_only_from_an_lro_driver() {
 
     // Above the MTU without the flag, or with it from a driver that does
     // not coalesce: a giant, dropped and counted.
-    inject(&mut net.sim, forge_v4(&last, seq, &data));
-    let mut flagged = forge_v4(&last, seq, &data);
+    inject(
+        &mut net.sim,
+        forge_v4(&last, wire::ACK | wire::PSH, seq, &data),
+    );
+    let mut flagged = forge_v4(&last, wire::ACK | wire::PSH, seq, &data);
     flagged.set_gso(F_GSO_TCPV4, 1448);
     inject(&mut net.sim, flagged);
     assert_eq!(rx_errors(&net.sim), 2);
@@ -262,7 +242,7 @@ fn a_coalesced_segment_above_the_mtu_is_taken_whole_only_from_an_lro_driver() {
         .with(b, |st, _| st.set_offloads(ib, CAP_LRO | CAP_RXCSUM))
         .unwrap();
     let segs_before = net.sim.stack(b).tcp.stats.segs_in;
-    let mut flagged = forge_v4(&last, seq, &data);
+    let mut flagged = forge_v4(&last, wire::ACK | wire::PSH, seq, &data);
     flagged.set_gso(F_GSO_TCPV4, 1448);
     net.sim.capture();
     inject(&mut net.sim, flagged);
@@ -278,7 +258,10 @@ fn a_coalesced_segment_above_the_mtu_is_taken_whole_only_from_an_lro_driver() {
     recv_all(&mut net.sim, b, s, &mut got).expect("recv");
     assert!(got == data, "{} of {} bytes", got.len(), data.len());
     // A giant without the flag is still refused from it.
-    inject(&mut net.sim, forge_v4(&last, seq + 8000, &data));
+    inject(
+        &mut net.sim,
+        forge_v4(&last, wire::ACK | wire::PSH, seq + 8000, &data),
+    );
     assert_eq!(rx_errors(&net.sim), 3);
     assert_eq!(net.sim.stack(b).tcp.stats.bad_checksum, 0);
 }

@@ -7,9 +7,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use iopkt_sim::{LinkCfg, NodeId, Sim};
-use iopkt_stack::IfIndex;
 use iopkt_stack::error::Error;
 use iopkt_stack::socket::SocketId;
+use iopkt_stack::{IfIndex, PktBuf};
+use iopkt_wire::checksum;
 
 pub const A4: &str = "10.0.0.1";
 pub const B4: &str = "10.0.0.2";
@@ -99,4 +100,28 @@ pub fn pump(
         got.len() >= data.len()
     });
     got
+}
+
+/// Rewrites an Ethernet + IPv4 + TCP frame's flags, sequence number and
+/// payload, fixing the lengths and checksums.
+pub fn forge_v4(frame: &[u8], flags: u8, seq: u32, payload: &[u8]) -> PktBuf {
+    let ihl = usize::from(frame[14] & 0x0f) * 4;
+    let l4 = 14 + ihl;
+    let thl = usize::from(frame[l4 + 12] >> 4) * 4;
+    let mut f = frame[..l4 + thl].to_vec();
+    f.extend_from_slice(payload);
+    let total = (f.len() - 14) as u16;
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    f[24..26].copy_from_slice(&[0, 0]);
+    let c = checksum::checksum(&f[14..14 + ihl]);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f[l4 + 4..l4 + 8].copy_from_slice(&seq.to_be_bytes());
+    f[l4 + 13] = flags;
+    f[l4 + 16..l4 + 18].copy_from_slice(&[0, 0]);
+    let src: [u8; 4] = f[26..30].try_into().unwrap();
+    let dst: [u8; 4] = f[30..34].try_into().unwrap();
+    let p = checksum::pseudo_v4(src.into(), dst.into(), 6, (f.len() - l4) as u16);
+    let c = checksum::finish(checksum::sum(p, &f[l4..]));
+    f[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
+    PktBuf::from_slice(&f)
 }
