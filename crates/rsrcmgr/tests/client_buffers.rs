@@ -4,10 +4,13 @@
 //! even when every buffer on the way is full; for datagrams that wait for
 //! room, no more than the client's share.
 
+mod common;
+
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{open_tcp, open_udp};
 use iopkt_rsrcmgr::mem_host::MemHost;
 use iopkt_rsrcmgr::proto::*;
 use iopkt_rsrcmgr::{Client, Server};
@@ -16,22 +19,6 @@ const CONNECTIONS: usize = 24;
 /// Datagram sockets whose receiver never reads.
 const DGRAM_SOCKETS: usize = 24;
 const DGRAM_LEN: usize = 8000;
-
-fn open_tcp(c: &mut Client) -> OwnedFd {
-    match c
-        .call_with_fd(
-            &Request::SocketOpen {
-                v6: false,
-                stream: true,
-            },
-            None,
-        )
-        .unwrap()
-    {
-        (Response::SocketFd { peer: None }, Some(fd)) => fd,
-        r => panic!("{r:?}"),
-    }
-}
 
 fn held_max(c: &mut Client) -> u64 {
     match c.call(&Request::Stats).unwrap() {
@@ -139,22 +126,6 @@ fn fill_streams() -> u64 {
     held
 }
 
-fn open_udp(c: &mut Client) -> OwnedFd {
-    match c
-        .call_with_fd(
-            &Request::SocketOpen {
-                v6: false,
-                stream: false,
-            },
-            None,
-        )
-        .unwrap()
-    {
-        (Response::SocketFd { peer: None }, Some(fd)) => fd,
-        r => panic!("{r:?}"),
-    }
-}
-
 fn local_name(c: &mut Client, fd: &OwnedFd) -> std::net::SocketAddr {
     match c.call_with_fd(&Request::GetName, Some(fd.as_fd())).unwrap() {
         (Response::Addr(Some(a)), _) => a,
@@ -167,7 +138,7 @@ fn local_name(c: &mut Client, fd: &OwnedFd) -> std::net::SocketAddr {
 /// client's holdings.
 fn fill_datagrams(limit: Option<usize>) -> u64 {
     let (_dir, _server, mut c) = start(limit);
-    let sender = open_udp(&mut c);
+    let sender = open_udp(&mut c, false);
     c.call_with_fd(
         &Request::Bind {
             addr: "127.0.0.1:0".parse().unwrap(),
@@ -177,7 +148,7 @@ fn fill_datagrams(limit: Option<usize>) -> u64 {
     .unwrap();
     let mut receivers = Vec::new();
     for _ in 0..DGRAM_SOCKETS {
-        let r = open_udp(&mut c);
+        let r = open_udp(&mut c, false);
         c.call_with_fd(
             &Request::Bind {
                 addr: "127.0.0.1:0".parse().unwrap(),

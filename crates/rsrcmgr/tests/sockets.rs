@@ -2,12 +2,15 @@
 //! pairs, descriptor passing, the datagram header, and what a client may
 //! get wrong.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{open_tcp, open_udp};
 use iopkt_rsrcmgr::mem_host::MemHost;
 use iopkt_rsrcmgr::proto::*;
 use iopkt_rsrcmgr::{Client, ClientError, Server};
@@ -38,16 +41,6 @@ fn errno(r: Result<(Response, Option<OwnedFd>), ClientError>) -> i32 {
     match r {
         Err(ClientError::Remote(e)) => e.code,
         other => panic!("expected an error answer, got {other:?}"),
-    }
-}
-
-fn open_udp(c: &mut Client, v6: bool) -> OwnedFd {
-    match c
-        .call_with_fd(&Request::SocketOpen { v6, stream: false }, None)
-        .unwrap()
-    {
-        (Response::SocketFd { peer: None }, Some(fd)) => fd,
-        r => panic!("{r:?}"),
     }
 }
 
@@ -218,22 +211,6 @@ fn another_connection_may_use_a_socket_whose_descriptor_it_holds() {
     drop(c1);
     match c2.call_with_fd(&Request::GetName, Some(a.as_fd())).unwrap() {
         (Response::Addr(Some(x)), _) => assert_eq!(x, addr),
-        r => panic!("{r:?}"),
-    }
-}
-
-fn open_tcp(c: &mut Client) -> OwnedFd {
-    match c
-        .call_with_fd(
-            &Request::SocketOpen {
-                v6: false,
-                stream: true,
-            },
-            None,
-        )
-        .unwrap()
-    {
-        (Response::SocketFd { peer: None }, Some(fd)) => fd,
         r => panic!("{r:?}"),
     }
 }
