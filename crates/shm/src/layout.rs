@@ -98,8 +98,8 @@ pub struct SlotHeader {
 }
 
 const _: () = assert!(std::mem::size_of::<SlotHeader>() == SLOT_HEADER_SIZE);
-const _: () = assert!(RINGS_OFFSET % PAGE == 0);
-const _: () = assert!(RING_SIZE % PAGE == 0);
+const _: () = assert!(RINGS_OFFSET.is_multiple_of(PAGE));
+const _: () = assert!(RING_SIZE.is_multiple_of(PAGE));
 const _: () = assert!(std::mem::size_of::<ArenaHeader>() <= PAGE);
 
 /// Offset of slot `i`'s header.

@@ -71,7 +71,7 @@ pub fn lock(word: &AtomicU32) -> Held<'_> {
             continue;
         }
         yields += 1;
-        if yields % YIELDS_PER_CHECK == 0
+        if yields.is_multiple_of(YIELDS_PER_CHECK)
             && gone(cur)
             && word
                 .compare_exchange(cur, me, Ordering::Acquire, Ordering::Relaxed)
