@@ -187,7 +187,7 @@ impl Client {
         let id = self.send_with_fd(req, fd)?;
         match self.wait_response(id)? {
             Response::Error(e) => Err(ClientError::Remote(e)),
-            r @ Response::SocketFd { .. } => {
+            r if r.carries_fd() => {
                 let fd = self.fds.pop_front();
                 Ok((r, fd))
             }
@@ -218,7 +218,7 @@ impl Client {
                 }
                 // The late answer of a request given up on: its descriptor,
                 // if it brought one, is not for anyone now.
-                Some(ServerMessage::Response(_, Response::SocketFd { .. })) => {
+                Some(ServerMessage::Response(_, r)) if r.carries_fd() => {
                     self.fds.pop_front();
                 }
                 Some(ServerMessage::Response(_, _)) => {}

@@ -164,6 +164,28 @@ pub enum Request {
     /// 34: connect(2) with AF_UNSPEC on a UDP socket: the association
     /// with the peer is dissolved. Answer: `Ok`.
     Disconnect,
+    /// 35: socket(2) for TCP with the shared-memory data path
+    /// (docs/protocol.md, "Shared rings"). Answer: `SocketRing`, or
+    /// `SocketFd` when io-pkt could give the socket no ring (it is then a
+    /// plain one).
+    SocketOpenRing { v6: bool },
+    /// 36: accept(2), the new connection with a ring. Answer:
+    /// `SocketRing`, `SocketFd` (no ring) or `EAGAIN`.
+    AcceptRing,
+    /// 37: the ring of the socket whose descriptor is attached, with its
+    /// arena: for a descriptor the process did not get from `SocketRing`
+    /// itself (inherited across exec), or whose arena it has not mapped
+    /// yet. Answer: `RingArena`, or `ENOENT` for a socket without a ring.
+    RingOf,
+}
+
+/// Where a socket's rings are: its arena (the memfd's inode number, to
+/// tell arenas apart), slot and the slot's generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RingRef {
+    pub arena: u64,
+    pub slot: u32,
+    pub generation: u32,
 }
 
 /// A failure: an errno value (see [`super::errno`]) and one line for a person.
@@ -215,6 +237,24 @@ pub enum Response {
     Opt(SockOptWire),
     /// 15: every socket.
     Sockets(Vec<SocketInfoWire>),
+    /// 16: like `SocketFd` (the socket's descriptor attached), for a TCP
+    /// socket whose bytes go through its rings.
+    SocketRing {
+        peer: Option<SocketAddr>,
+        ring: RingRef,
+    },
+    /// 17: a socket's ring; its arena's memfd is attached.
+    RingArena { ring: RingRef },
+}
+
+impl Response {
+    /// Whether a descriptor comes with this answer (SCM_RIGHTS).
+    pub fn carries_fd(&self) -> bool {
+        matches!(
+            self,
+            Response::SocketFd { .. } | Response::SocketRing { .. } | Response::RingArena { .. }
+        )
+    }
 }
 
 impl Response {
@@ -255,6 +295,8 @@ impl Request {
                 | Request::GetName
                 | Request::GetPeer
                 | Request::Disconnect
+                | Request::AcceptRing
+                | Request::RingOf
         )
     }
 
@@ -300,7 +342,10 @@ impl Request {
             | Request::GetName
             | Request::GetPeer
             | Request::SocketList
-            | Request::Disconnect => Ok(()),
+            | Request::Disconnect
+            | Request::SocketOpenRing { .. }
+            | Request::AcceptRing
+            | Request::RingOf => Ok(()),
             Request::Shutdown { how } => {
                 if *how > 2 {
                     return Err(format!("shutdown how {how} (0 read, 1 write, 2 both)"));

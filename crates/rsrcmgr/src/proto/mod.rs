@@ -19,7 +19,7 @@ pub use frame::{
 };
 pub use messages::{
     AddrOp, Event, MAX_ICMP, MAX_IFNAME, MAX_MODULE_ARG, MAX_SYSCTL_NAME, MIN_ICMP, ModuleKindWire,
-    Request, Response, RouteSpec, WireError, check_ifname,
+    Request, Response, RingRef, RouteSpec, WireError, check_ifname,
 };
 pub use sockets::{
     DGRAM_HEADER_LEN, DGRAM_TRUNCATED, DgramHeader, MAX_CONGESTION_NAME, MAX_DGRAM_PAYLOAD,

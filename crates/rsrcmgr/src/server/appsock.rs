@@ -20,8 +20,10 @@ use mio::unix::SourceFd;
 use mio::{Interest, Token};
 use rustix::net::{AddressFamily, RecvFlags, SendFlags, Shutdown, SocketFlags, SocketType};
 
+mod ring;
 mod stream;
 
+use super::arenas::RingSlot;
 use super::conn::Conn;
 use super::connect_gate::Gate;
 use super::{Loop, StackHost};
@@ -114,6 +116,11 @@ pub(crate) struct AppSock {
     /// down or closed): end of stream waits behind what is left, and no
     /// further event will announce it.
     app_done_writing: bool,
+    /// TCP with shared rings: the bytes go through them, the pair carries
+    /// wake-ups only (appsock/ring.rs).
+    ring: Option<RingSlot>,
+    /// Rings: the application's end of stream was passed on (FIN).
+    fin_sent: bool,
 }
 
 impl AppSock {
@@ -211,7 +218,13 @@ impl<H: StackHost> Loop<H> {
 
     /// Makes the pair for stack socket `id` and starts serving it. On
     /// failure the stack socket is closed.
-    fn adopt(&mut self, creator: Token, id: SocketId, class: Class) -> Result<OwnedFd, Response> {
+    fn adopt(
+        &mut self,
+        creator: Token,
+        id: SocketId,
+        class: Class,
+        ring: Option<RingSlot>,
+    ) -> Result<OwnedFd, Response> {
         let fail = |this: &mut Self, what: String| {
             this.host.socket_close(&[id]);
             Response::error(errno::ENOBUFS, what)
@@ -228,8 +241,18 @@ impl<H: StackHost> Loop<H> {
             }
         };
         let Some(key) = key_of(&theirs) else {
+            if let Some(r) = ring {
+                self.arenas.give_back(r, false);
+            }
             return Err(fail(self, "cannot identify a socket pair".into()));
         };
+        if ring.is_some() {
+            // Only wake-up bytes and a full ring's filler go this way: the
+            // smallest send buffer makes a few bytes of filler enough to
+            // make the descriptor poll unwritable (see connect_gate.rs on
+            // how Linux decides).
+            let _ = rustix::net::sockopt::set_socket_send_buffer_size(&theirs, 1);
+        }
         let token = Token(self.next_token);
         self.next_token += 1;
         let raw = mine.as_raw_fd();
@@ -238,6 +261,9 @@ impl<H: StackHost> Loop<H> {
             token,
             Interest::READABLE | Interest::WRITABLE,
         ) {
+            if let Some(r) = ring {
+                self.arenas.give_back(r, false);
+            }
             return Err(fail(self, format!("cannot watch a socket pair: {e}")));
         }
         self.app_tokens.insert(token, id);
@@ -268,6 +294,8 @@ impl<H: StackHost> Loop<H> {
                 readable: true,
                 writable: true,
                 app_done_writing: false,
+                ring,
+                fin_sent: false,
             },
         );
         Ok(theirs)
@@ -316,6 +344,14 @@ impl<H: StackHost> Loop<H> {
             }
         }
         self.account_held(s.creator, s.held, 0);
+        if let Some(r) = s.ring {
+            // After a reset the application may still hold the socket and
+            // read its last bytes; after its last close nobody can.
+            // (A clean end leaves the pair alone, so a hang-up then means
+            // the last close.)
+            let may_read = s.pair_shut;
+            self.arenas.give_back(r, may_read);
+        }
         let raw = s.end.as_raw_fd();
         let _ = self.poll.registry().deregister(&mut SourceFd(&raw));
         self.app_tokens.remove(&s.token);
@@ -450,11 +486,22 @@ impl<H: StackHost> Loop<H> {
         // lock and a look at every timer.
         let host = self.host.clone();
         let scratch = &mut self.scratch;
-        let more = host.with_stack(|st, c| {
-            let more = stream::from_app(s, st, c, scratch);
-            stream::to_app(s, st, c) || more
+        let ring_end = s.ring.as_ref().map(|r| r.end);
+        let more = host.with_stack(|st, c| match ring_end {
+            Some(end) => ring::pump(s, end, st, c, scratch),
+            None => {
+                let more = stream::from_app(s, st, c, scratch);
+                stream::to_app(s, st, c) || more
+            }
         });
-        let close = s.app_eof && hung_up(&s.end);
+        // With rings, the application's last bytes may still wait for room
+        // in the stack when its end closes: the socket stays until they
+        // are in.
+        let drained = s.send_dead
+            || s.ring
+                .as_ref()
+                .is_none_or(|r| r.end.tx_pending().is_ok_and(|n| n == 0));
+        let close = s.app_eof && drained && hung_up(&s.end);
         Pumped { close, more }
     }
 
@@ -768,6 +815,25 @@ impl<H: StackHost> Loop<H> {
             Err(e) => Response::error(errno_of(&e), format!("{what}: {e}")),
         };
         match req {
+            Request::SocketOpenRing { v6 } => {
+                self.room_for_socket(token)?;
+                let id = self
+                    .host
+                    .with_stack(|st, c| st.socket_open(c, v6, SockType::Stream))
+                    .map_err(|e| {
+                        Response::error(errno_of(&e), format!("cannot open a socket: {e}"))
+                    })?;
+                let ring = self.arenas.take(token);
+                let answer = match &ring {
+                    Some(r) => Response::SocketRing {
+                        peer: None,
+                        ring: r.ring,
+                    },
+                    None => Response::SocketFd { peer: None },
+                };
+                let theirs = self.adopt(token, id, Class::Stream, ring)?;
+                Ok(Some((answer, theirs)))
+            }
             Request::SocketOpen { v6, stream } => {
                 self.room_for_socket(token)?;
                 let ty = if stream {
@@ -782,7 +848,7 @@ impl<H: StackHost> Loop<H> {
                         Response::error(errno_of(&e), format!("cannot open a socket: {e}"))
                     })?;
                 let class = if stream { Class::Stream } else { Class::Dgram };
-                let theirs = self.adopt(token, id, class)?;
+                let theirs = self.adopt(token, id, class, None)?;
                 Ok(Some((Response::SocketFd { peer: None }, theirs)))
             }
             Request::SocketList => {
@@ -878,7 +944,7 @@ impl<H: StackHost> Loop<H> {
                 }
                 done(r, "listen")
             }
-            Request::Accept => {
+            Request::Accept | Request::AcceptRing => {
                 if let Some(s) = self.apps.get_mut(&id) {
                     s.announced = false;
                 }
@@ -888,9 +954,20 @@ impl<H: StackHost> Loop<H> {
                 self.again.insert(id);
                 match r {
                     Ok((nid, peer)) => {
-                        let theirs = self.adopt(token, nid, Class::Stream)?;
+                        let ring = match req {
+                            Request::AcceptRing => self.arenas.take(token),
+                            _ => None,
+                        };
+                        let answer = match &ring {
+                            Some(r) => Response::SocketRing {
+                                peer: Some(peer),
+                                ring: r.ring,
+                            },
+                            None => Response::SocketFd { peer: Some(peer) },
+                        };
+                        let theirs = self.adopt(token, nid, Class::Stream, ring)?;
                         self.again.insert(nid);
-                        return Ok(Some((Response::SocketFd { peer: Some(peer) }, theirs)));
+                        return Ok(Some((answer, theirs)));
                     }
                     Err(e) => Response::error(errno_of(&e), format!("accept: {e}")),
                 }
@@ -910,7 +987,12 @@ impl<H: StackHost> Loop<H> {
                     s.stack_eof = true;
                     s.to_app.clear();
                     s.to_off = 0;
-                    let _ = rustix::net::shutdown(&s.end, Shutdown::Write);
+                    match &s.ring {
+                        Some(r) => r.end.rx_finish(),
+                        None => {
+                            let _ = rustix::net::shutdown(&s.end, Shutdown::Write);
+                        }
+                    }
                 }
                 if write {
                     if is_stream {
@@ -978,6 +1060,15 @@ impl<H: StackHost> Loop<H> {
                 self.host.with_stack(|st, _| st.socket_disconnect(id)),
                 "connect AF_UNSPEC",
             ),
+            Request::RingOf => {
+                let ring = self.apps.get(&id).and_then(|s| s.ring.as_ref()).map(|r| r.ring);
+                match ring.and_then(|r| Some((r, self.arenas.memfd(&r)?))) {
+                    Some((ring, memfd)) => {
+                        return Ok(Some((Response::RingArena { ring }, memfd)));
+                    }
+                    None => Response::error(errno::ENOENT, "the socket has no shared ring"),
+                }
+            }
             _ => Response::error(errno::ENOSYS, "request not supported"),
         };
         Err(resp)

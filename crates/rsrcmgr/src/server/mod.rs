@@ -13,6 +13,7 @@
 //! on readiness of either side.
 
 mod appsock;
+mod arenas;
 mod buffer_share;
 mod conn;
 mod connect_gate;
@@ -180,6 +181,7 @@ impl Server {
             deferred: Vec::new(),
             running: Arc::new(AtomicUsize::new(0)),
             scratch: Vec::new(),
+            arenas: arenas::Arenas::default(),
         };
         let thread = std::thread::Builder::new()
             .name("iopkt-rsrcmgr".into())
@@ -268,6 +270,8 @@ struct Loop<H: StackHost> {
     /// Where application sockets' bytes pass between the pair and the
     /// stack (one buffer for the loop, not one per turn).
     scratch: Vec<u8>,
+    /// The shared arenas of TCP sockets' rings, one per client that asked.
+    arenas: arenas::Arenas,
 }
 
 impl<H: StackHost> Loop<H> {
@@ -437,6 +441,9 @@ impl<H: StackHost> Loop<H> {
             | Request::GetName
             | Request::GetPeer
             | Request::Disconnect
+            | Request::SocketOpenRing { .. }
+            | Request::AcceptRing
+            | Request::RingOf
             | Request::SocketList => {
                 self.socket_request(token, conn, id, req, fds);
                 return;
@@ -708,6 +715,7 @@ impl<H: StackHost> Loop<H> {
         // Its application sockets live on: they belong to whoever holds
         // their descriptors.
         self.app_counts.remove(&token);
+        self.arenas.owner_gone(token);
         let socks: Vec<SocketId> = c.sockets.iter().copied().collect();
         for s in &socks {
             self.owners.remove(s);

@@ -109,7 +109,7 @@ fn discard(s: &mut AppSock, scratch: &mut Vec<u8>) {
 
 /// The stack refused the application's data for good (a reset, a timeout,
 /// the connection closed): later bytes are dropped.
-fn refused(s: &mut AppSock, e: &Error) {
+pub(super) fn refused(s: &mut AppSock, e: &Error) {
     // EPIPE (the connection is closed) is no pending error; a reset or a
     // timeout is (SO_ERROR, read).
     if !matches!(e, Error::BrokenPipe) {
@@ -193,7 +193,7 @@ pub(super) fn to_app(s: &mut AppSock, st: &mut Stack, c: &mut impl Ctx) -> bool 
 /// MSG_NOSIGNAL), as on a kernel socket after a reset. Our end then
 /// reports a hang-up and the socket closes, its names and error kept
 /// (`Tomb`).
-fn end_pair(s: &mut AppSock) {
+pub(super) fn end_pair(s: &mut AppSock) {
     if s.pair_shut {
         return;
     }

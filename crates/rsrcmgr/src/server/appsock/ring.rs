@@ -1,0 +1,213 @@
+//! A TCP socket's bytes between its shared rings and the stack, within
+//! one visit to the stack (docs/protocol.md, "Shared rings").
+//!
+//! The application's bytes are copied from its ring straight into the
+//! stack's send buffer, and the stack's into the application's ring: no
+//! system call moves a byte. The pair carries wake-up bytes only: from
+//! the application (bytes in its ring while io-pkt slept, room it made in
+//! the other ring, the filler of a full ring) and to it (one byte while
+//! its ring holds bytes or has ended). Its end of stream (the
+//! application's shutdown or last close) still means what it meant: the
+//! FIN follows what the ring holds. A connection ended by an error shuts
+//! our end both ways, as without rings (writes fail with EPIPE, polls
+//! report a hang-up); a clean end does not touch the pair.
+
+use iopkt_shm::stack::StackEnd;
+use iopkt_stack::{Ctx, Stack};
+use rustix::net::SendFlags;
+
+use super::{AppSock, CHUNK, is_again, would_block};
+use crate::proto::errno::{self, errno_of};
+
+/// Both directions. True when a budget ran out with more perhaps waiting.
+pub(super) fn pump(
+    s: &mut AppSock,
+    end: StackEnd,
+    st: &mut Stack,
+    c: &mut impl Ctx,
+    scratch: &mut Vec<u8>,
+) -> bool {
+    let mut more = from_app(s, end, st, c);
+    let was_eof = s.app_eof;
+    read_pair(s, end, scratch);
+    if s.app_eof && !was_eof {
+        // The end of stream came: the FIN follows the ring's last bytes.
+        more |= from_app(s, end, st, c);
+    }
+    more |= to_app(s, end, st, c);
+    if (s.stack_eof || end.rx_unread() > 0) && end.rx_signal() {
+        // The descriptor turns readable (see iopkt_shm::app).
+        let _ = rustix::net::send(&s.end, &[1], SendFlags::NOSIGNAL | SendFlags::DONTWAIT);
+    }
+    more
+}
+
+/// Application to stack.
+fn from_app(s: &mut AppSock, end: StackEnd, st: &mut Stack, c: &mut impl Ctx) -> bool {
+    let id = s.id;
+    let mut budget = CHUNK;
+    loop {
+        if s.send_dead {
+            // Refused for good: the application's bytes are dropped, and
+            // its writes fail from now on.
+            if end.tx_discard().is_err() {
+                broken(s);
+            }
+            end.tx_close();
+            return false;
+        }
+        let Ok(pending) = end.tx_pending() else {
+            broken(s);
+            continue;
+        };
+        if pending == 0 {
+            if s.app_eof {
+                if !s.fin_sent {
+                    s.fin_sent = true;
+                    // The application's shutdown(SHUT_WR) or close: our FIN
+                    // follows the data (RFC 9293 3.6).
+                    let _ = st.socket_shutdown(c, id, false, true);
+                }
+                return false;
+            }
+            match end.tx_sleep() {
+                Ok(true) => return false,
+                Ok(false) => continue,
+                Err(_) => {
+                    broken(s);
+                    continue;
+                }
+            }
+        }
+        if budget == 0 {
+            return true;
+        }
+        let mut bad = false;
+        let r = st.socket_send_with(c, id, budget.min(pending), |a, b| {
+            end.tx_take(&mut [a, b]).unwrap_or_else(|_| {
+                bad = true;
+                0
+            })
+        });
+        if bad {
+            broken(s);
+            continue;
+        }
+        match r {
+            // The stack is full: its room brings news.
+            Err(e) if would_block(&e) => return false,
+            Err(e) => super::stream::refused(s, &e),
+            Ok(n) => budget = budget.saturating_sub(n),
+        }
+    }
+}
+
+/// The pair's bytes from the application are all wake-ups: read them
+/// out, except the filler of a full ring, which stays until there is room
+/// (so the descriptor polls unwritable until then). Reading notices the
+/// application's end of stream.
+fn read_pair(s: &mut AppSock, end: StackEnd, scratch: &mut Vec<u8>) {
+    let unfill = end.tx_unfill().unwrap_or(true);
+    if !unfill && (!s.readable || end.tx_hold_pair().unwrap_or(false)) {
+        return;
+    }
+    scratch.resize(scratch.len().max(4096), 0);
+    loop {
+        match rustix::io::read(&s.end, &mut scratch[..]) {
+            Ok(0) => {
+                s.app_eof = true;
+                return;
+            }
+            Ok(_) => {}
+            Err(e) if is_again(e) => {
+                if e == rustix::io::Errno::AGAIN {
+                    s.readable = false;
+                    return;
+                }
+            }
+            Err(_) => {
+                s.app_eof = true;
+                return;
+            }
+        }
+    }
+}
+
+/// Stack to application, as far as its ring has room.
+fn to_app(s: &mut AppSock, end: StackEnd, st: &mut Stack, c: &mut impl Ctx) -> bool {
+    let id = s.id;
+    let mut budget = CHUNK;
+    while !s.stack_eof {
+        if budget == 0 {
+            return true;
+        }
+        let room = match end.rx_room() {
+            Ok(0) => match end.rx_sleep() {
+                // The application's read brings a wake-up byte.
+                Ok(true) => return false,
+                Ok(false) => continue,
+                Err(_) => 0,
+            },
+            Ok(n) => n,
+            Err(_) => 0,
+        };
+        if room == 0 {
+            broken(s);
+            return false;
+        }
+        let mut offered = false;
+        let got = st.socket_recv_with(c, id, budget.min(room), |a, b| {
+            offered = true;
+            end.rx_put(&[a, b]).unwrap_or(0)
+        });
+        match got {
+            Ok(r) if offered => {
+                if r.len == 0 {
+                    // Room was checked: nothing moved means a broken ring.
+                    broken(s);
+                    return false;
+                }
+                budget = budget.saturating_sub(r.len);
+            }
+            // Nothing was readable: end of stream. It is said in the ring
+            // (and the wake-up byte stays for good); our end of the pair
+            // is not shut, so that a hang-up on it keeps meaning that the
+            // application closed its last descriptor.
+            Ok(_) => {
+                s.stack_eof = true;
+                end.rx_finish();
+            }
+            Err(e) if would_block(&e) && !s.send_dead => return false,
+            Err(e) => {
+                if !would_block(&e) {
+                    s.error.get_or_insert(errno_of(&e));
+                }
+                s.stack_eof = true;
+                end.rx_finish();
+                super::stream::end_pair(s);
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// The application broke its ring's counters: the socket is finished for
+/// it, as after a reset.
+fn broken(s: &mut AppSock) {
+    if !s.send_dead {
+        tracing::warn!(
+            "resource manager: socket {}: the application broke its shared ring",
+            s.id.0
+        );
+    }
+    s.error.get_or_insert(errno::EPROTO);
+    s.send_dead = true;
+    s.app_eof = true;
+    s.stack_eof = true;
+    if let Some(r) = &s.ring {
+        r.end.rx_finish();
+        r.end.tx_close();
+    }
+    super::stream::end_pair(s);
+}
