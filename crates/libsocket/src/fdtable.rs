@@ -72,6 +72,7 @@ pub fn get(fd: libc::c_int) -> Option<Kind> {
 pub fn set(fd: libc::c_int, kind: Kind) -> bool {
     match slot(fd) {
         Some(s) => {
+            crate::rings::clear(fd);
             s.store(kind.0, Ordering::Release);
             true
         }
@@ -84,6 +85,7 @@ pub fn clear(fd: libc::c_int) {
     if let Some(s) = slot(fd) {
         s.store(0, Ordering::Release);
     }
+    crate::rings::clear(fd);
 }
 
 /// `to` now refers to what `from` refers to (dup, dup2, F_DUPFD).

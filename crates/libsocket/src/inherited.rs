@@ -95,6 +95,11 @@ fn adopt(fd: c_int) {
     if !dgram && !connected && local.is_some_and(is_listening) {
         fdtable::mark_listening(fd);
     }
+    if !dgram {
+        // Its bytes may go through shared rings (their arena is mapped
+        // here anew).
+        crate::rings::adopt_inherited(fd);
+    }
 }
 
 /// Whether the stack has a listener at `local` (the protocol has no

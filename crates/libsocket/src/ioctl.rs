@@ -91,9 +91,22 @@ pub unsafe fn ours(
         // A listener has no queues (Linux: EINVAL).
         FIONREAD | TIOCOUTQ if kind.listening() => Err(libc::EINVAL),
         FIONREAD if kind.dgram() => next_datagram_len(fd).and_then(|n| unsafe { put_int(arg, n) }),
-        // The bytes readable now are the pair's.
-        FIONREAD => return None,
-        TIOCOUTQ => out_queue(fd).and_then(|n| unsafe { put_int(arg, n) }),
+        // The bytes readable now are the ring's, or the pair's.
+        FIONREAD => match crate::rings::get(fd) {
+            Some(end) => match end.readable_bytes() {
+                Ok(n) => unsafe { put_int(arg, c_int::try_from(n).unwrap_or(c_int::MAX)) },
+                Err(_) => unsafe { put_int(arg, 0) },
+            },
+            None => return None,
+        },
+        TIOCOUTQ => out_queue(fd).and_then(|n| {
+            // Bytes still in the ring are unsent too.
+            let ring = crate::rings::get(fd)
+                .and_then(|e| e.unsent_bytes().ok())
+                .and_then(|u| c_int::try_from(u).ok())
+                .unwrap_or(0);
+            unsafe { put_int(arg, n.saturating_add(ring)) }
+        }),
         SIOCATMARK if !kind.dgram() => unsafe { put_int(arg, 0) },
         SIOCGIFCONF => unsafe { ifconf(arg.cast()) },
         SIOCGIFNAME | SIOCGIFFLAGS | SIOCGIFADDR | SIOCGIFBRDADDR | SIOCGIFNETMASK | SIOCGIFMTU

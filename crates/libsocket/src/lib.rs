@@ -28,6 +28,8 @@ mod interfaces;
 mod ioctl;
 mod options;
 mod real;
+mod ring_io;
+mod rings;
 mod sendfile;
 mod tcp_end;
 mod tcp_info;
@@ -103,6 +105,12 @@ extern "C" fn fork_done() {
     raw::after_fork();
 }
 
+extern "C" fn fork_child() {
+    // The shared rings' locks name their holder by process id.
+    iopkt_shm::lock::forked();
+    raw::after_fork();
+}
+
 /// Makes `fork` safe for the control connection: registered once, when
 /// the first socket of the stack is opened.
 fn watch_fork() {
@@ -110,7 +118,7 @@ fn watch_fork() {
     ONCE.call_once(|| {
         // SAFETY: the handlers are plain functions that live as long as
         // the process (this library is never unloaded while in use).
-        unsafe { libc::pthread_atfork(Some(fork_prepare), Some(fork_done), Some(fork_done)) };
+        unsafe { libc::pthread_atfork(Some(fork_prepare), Some(fork_done), Some(fork_child)) };
     });
 }
 
@@ -138,9 +146,35 @@ pub extern "C" fn socket(domain: c_int, ty: c_int, proto: c_int) -> c_int {
             return Ok(fd);
         };
         watch_fork();
+        if stream && rings::wanted() {
+            return open_ring(v6, ty);
+        }
         let fd = raw::open(v6, stream).map_err(|e| errno_of(&e))?;
         adopt(fd, Kind::new(v6, !stream), ty)
     })
+}
+
+/// A TCP socket with shared rings (a plain one if io-pkt has none to give).
+fn open_ring(v6: bool, ty: c_int) -> Result<c_int, c_int> {
+    match raw::call(&Request::SocketOpenRing { v6 }, None) {
+        Ok((Response::SocketRing { ring, .. }, Some(fd))) => {
+            let fd = adopt(fd, Kind::new(v6, false), ty)?;
+            attach_ring(fd, ring)
+        }
+        Ok((Response::SocketFd { .. }, Some(fd))) => adopt(fd, Kind::new(v6, false), ty),
+        Ok(_) => Err(libc::EPROTO),
+        Err(e) => Err(errno_of(&e)),
+    }
+}
+
+/// Records a new socket's ring; if its arena cannot be mapped, the socket
+/// cannot be used and is closed.
+fn attach_ring(fd: c_int, ring: client::raw::RingRef) -> Result<c_int, c_int> {
+    if let Err(e) = rings::attach(fd, ring) {
+        close(fd);
+        return Err(e);
+    }
+    Ok(fd)
 }
 
 #[unsafe(no_mangle)]
@@ -218,24 +252,34 @@ unsafe fn accept_ours(
             // io-pkt hung up: the listener is gone.
             return Err(libc::EINVAL);
         }
-        match raw::call(&Request::Accept, Some(borrow(fd))) {
-            Ok((Response::SocketFd { peer }, Some(conn))) => {
-                let new = adopt(conn, Kind::new(kind.v6(), false), flags)?;
-                if let Some(p) = peer {
-                    // SAFETY: the caller's buffer.
-                    unsafe { inet_addr::write(inet_addr::for_family(p, kind.v6()), addr, len) };
-                }
-                return Ok(new);
-            }
+        let req = if rings::wanted() {
+            Request::AcceptRing
+        } else {
+            Request::Accept
+        };
+        let (peer, conn, ring) = match raw::call(&req, Some(borrow(fd))) {
+            Ok((Response::SocketFd { peer }, Some(conn))) => (peer, conn, None),
+            Ok((Response::SocketRing { peer, ring }, Some(conn))) => (peer, conn, Some(ring)),
             Ok(_) => return Err(libc::EPROTO),
             // Another holder of the listener took the connection.
             Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
                 if nonblocking(fd) {
                     return Err(libc::EAGAIN);
                 }
+                continue;
             }
             Err(e) => return Err(errno_of(&e)),
+        };
+        let new = adopt(conn, Kind::new(kind.v6(), false), flags)?;
+        let new = match ring {
+            Some(r) => attach_ring(new, r)?,
+            None => new,
+        };
+        if let Some(p) = peer {
+            // SAFETY: the caller's buffer.
+            unsafe { inet_addr::write(inet_addr::for_family(p, kind.v6()), addr, len) };
         }
+        return Ok(new);
     }
 }
 
@@ -357,10 +401,12 @@ pub extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
         match how {
             libc::SHUT_RD => call(0)?,
             libc::SHUT_WR => {
+                shut_ring(fd);
                 // SAFETY: plain arguments.
                 check(unsafe { f(fd, libc::SHUT_WR) })?;
             }
             libc::SHUT_RDWR => {
+                shut_ring(fd);
                 // SAFETY: plain arguments.
                 check(unsafe { f(fd, libc::SHUT_WR) })?;
                 call(0)?;
@@ -369,6 +415,15 @@ pub extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
         }
         Ok(0)
     })
+}
+
+/// shutdown(SHUT_WR) on a socket with rings: later writes fail.
+fn shut_ring(fd: c_int) {
+    if let Some(end) = rings::get(fd)
+        && let Ok(tx) = end.tx()
+    {
+        tx.shut();
+    }
 }
 
 unsafe fn name_call(
@@ -493,6 +548,10 @@ pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags:
             let v = one_iov(buf, len);
             unsafe { dgram::send(fd, &v, 1, None, flags) }
         }
+        Some(_) if let Some(end) = rings::get(fd) => {
+            let v = one_iov(buf, len);
+            unsafe { ring_io::send(fd, end, &v, 1, flags) }
+        }
         _ => {
             let f = real!(send: fn(c_int, *const c_void, size_t, c_int) -> ssize_t);
             // SAFETY: the caller's arguments, unchanged.
@@ -515,6 +574,10 @@ pub unsafe extern "C" fn sendto(
             let dst = unsafe { dgram_dst(addr, alen) }?;
             let v = one_iov(buf, len);
             unsafe { dgram::send(fd, &v, 1, dst, flags) }
+        }
+        Some(_) if let Some(end) = rings::get(fd) => {
+            let v = one_iov(buf, len);
+            unsafe { ring_io::send(fd, end, &v, 1, flags) }
         }
         Some(_) => {
             // A TCP socket ignores the address, as the kernel's does; the
@@ -547,6 +610,8 @@ unsafe fn sendmsg_ours(
         // SAFETY: the caller's msghdr.
         let src = unsafe { dgram::pktinfo_of(m) }?;
         unsafe { dgram::send_from(fd, m.msg_iov, m.msg_iovlen as usize, dst, src, flags) }
+    } else if let Some(end) = rings::get(fd) {
+        unsafe { ring_io::send(fd, end, m.msg_iov, m.msg_iovlen as usize, flags) }
     } else {
         // TCP: the bytes alone; no address, no ancillary data on the pair.
         let mut plain = *m;
@@ -578,6 +643,10 @@ pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c
         Some(k) if k.dgram() => {
             let v = one_iov(buf, len);
             unsafe { dgram::recv(fd, &v, 1, flags) }.map(|r| r.len as ssize_t)
+        }
+        Some(_) if let Some(end) = rings::get(fd) => {
+            let v = one_iov(buf, len);
+            unsafe { ring_io::recv(fd, end, &v, 1, flags) }
         }
         Some(_) => {
             let f = real!(recv: fn(c_int, *mut c_void, size_t, c_int) -> ssize_t);
@@ -616,9 +685,17 @@ pub unsafe extern "C" fn recvfrom(
             Ok(r.len as ssize_t)
         }
         Some(_) => {
-            let f = real!(recv: fn(c_int, *mut c_void, size_t, c_int) -> ssize_t);
-            // SAFETY: the caller's buffer.
-            let n = tcp_end::after_read(fd, len, check(unsafe { f(fd, buf, len, flags) }))?;
+            let n = match rings::get(fd) {
+                Some(end) => {
+                    let v = one_iov(buf, len);
+                    unsafe { ring_io::recv(fd, end, &v, 1, flags) }?
+                }
+                None => {
+                    let f = real!(recv: fn(c_int, *mut c_void, size_t, c_int) -> ssize_t);
+                    // SAFETY: the caller's buffer.
+                    tcp_end::after_read(fd, len, check(unsafe { f(fd, buf, len, flags) }))?
+                }
+            };
             // TCP reports no source address (the kernel writes length 0).
             if !addr.is_null() && !alen.is_null() {
                 // SAFETY: the caller's length.
@@ -662,6 +739,17 @@ unsafe fn recvmsg_ours(
             (*m).msg_flags = r.msg_flags | ctrunc;
         }
         Ok(r.len as ssize_t)
+    } else if let Some(end) = rings::get(fd) {
+        // SAFETY: the caller's msghdr.
+        let (iov, n) = unsafe { ((*m).msg_iov, (*m).msg_iovlen as usize) };
+        let got = unsafe { ring_io::recv(fd, end, iov, n, flags) }?;
+        // SAFETY: the caller's msghdr.
+        unsafe {
+            (*m).msg_namelen = 0;
+            (*m).msg_controllen = 0;
+            (*m).msg_flags = 0;
+        }
+        Ok(got)
     } else {
         // SAFETY: the caller's msghdr.
         let mut plain = unsafe { *m };
@@ -776,6 +864,10 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, len: size_t) -> ssize
             let v = one_iov(buf, len);
             unsafe { dgram::recv(fd, &v, 1, 0) }.map(|r| r.len as ssize_t)
         }
+        Some(_) if let Some(end) = rings::get(fd) => {
+            let v = one_iov(buf, len);
+            unsafe { ring_io::recv(fd, end, &v, 1, 0) }
+        }
         Some(_) => {
             let f = real!(read: fn(c_int, *mut c_void, size_t) -> ssize_t);
             // SAFETY: the caller's arguments, unchanged.
@@ -796,6 +888,10 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: size_t) -> ss
             let v = one_iov(buf, len);
             unsafe { dgram::send(fd, &v, 1, None, 0) }
         }
+        Some(_) if let Some(end) = rings::get(fd) => {
+            let v = one_iov(buf, len);
+            unsafe { ring_io::send(fd, end, &v, 1, 0) }
+        }
         _ => {
             let f = real!(write: fn(c_int, *const c_void, size_t) -> ssize_t);
             // SAFETY: the caller's arguments, unchanged.
@@ -810,6 +906,10 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, n: c_int) -> ssize_
         Some(k) if k.dgram() => {
             let n = usize::try_from(n).map_err(|_| libc::EINVAL)?;
             unsafe { dgram::recv(fd, iov, n, 0) }.map(|r| r.len as ssize_t)
+        }
+        Some(_) if let Some(end) = rings::get(fd) => {
+            let n = usize::try_from(n).map_err(|_| libc::EINVAL)?;
+            unsafe { ring_io::recv(fd, end, iov, n, 0) }
         }
         Some(_) => {
             let f = real!(readv: fn(c_int, *const iovec, c_int) -> ssize_t);
@@ -836,6 +936,10 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, n: c_int) -> ssize
         Some(k) if k.dgram() => {
             let n = usize::try_from(n).map_err(|_| libc::EINVAL)?;
             unsafe { dgram::send(fd, iov, n, None, 0) }
+        }
+        Some(_) if let Some(end) = rings::get(fd) => {
+            let n = usize::try_from(n).map_err(|_| libc::EINVAL)?;
+            unsafe { ring_io::send(fd, end, iov, n, 0) }
         }
         _ => {
             let f = real!(writev: fn(c_int, *const iovec, c_int) -> ssize_t);
@@ -930,6 +1034,7 @@ pub extern "C" fn dup(fd: c_int) -> c_int {
     let new = unsafe { f(fd) };
     if new >= 0 {
         fdtable::copy(kind, new);
+        rings::copy(fd, new);
     }
     new
 }
@@ -940,8 +1045,9 @@ pub extern "C" fn dup2(fd: c_int, to: c_int) -> c_int {
     let kind = fdtable::get(fd);
     // SAFETY: plain arguments.
     let new = unsafe { f(fd, to) };
-    if new >= 0 {
+    if new >= 0 && new != fd {
         fdtable::copy(kind, new);
+        rings::copy(fd, new);
     }
     new
 }
@@ -954,6 +1060,7 @@ pub extern "C" fn dup3(fd: c_int, to: c_int, flags: c_int) -> c_int {
     let new = unsafe { f(fd, to, flags) };
     if new >= 0 {
         fdtable::copy(kind, new);
+        rings::copy(fd, new);
     }
     new
 }
@@ -969,6 +1076,7 @@ pub extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
     let r = unsafe { f(fd, cmd, arg) };
     if r >= 0 && (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC) {
         fdtable::copy(kind, r);
+        rings::copy(fd, r);
     }
     r
 }

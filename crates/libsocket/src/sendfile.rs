@@ -8,6 +8,11 @@
 //! corked into one datagram, udp(7) MSG_MORE), the bytes become one
 //! datagram, at most 65 527 bytes (EMSGSIZE beyond). Splicing *from* a UDP
 //! socket is refused (EINVAL), saying so once.
+//!
+//! A TCP socket with shared rings takes its bytes in the ring, not on the
+//! pair: sendfile reads the file in pieces and writes them through it;
+//! splice to or from it is refused (EINVAL), saying so once (such a
+//! program runs with `IOPKT_RINGS=off`).
 
 use libc::{c_int, c_uint, c_void, iovec, off_t, size_t, ssize_t};
 
@@ -94,6 +99,75 @@ unsafe fn sendfile_dgram(
     sent.map(|_| got as ssize_t)
 }
 
+/// Bytes read from the file per write into a ring.
+const RING_PIECE: usize = 128 * 1024;
+
+/// sendfile onto a TCP socket with rings: the file in pieces through
+/// them, as far as the socket takes them (all of it unless non-blocking).
+///
+/// # Safety
+/// `offset` is the caller's (null or valid).
+unsafe fn sendfile_ring(
+    out: c_int,
+    end: iopkt_shm::app::AppEnd,
+    input: c_int,
+    offset: *mut off_t,
+    count: size_t,
+) -> Result<ssize_t, c_int> {
+    let mut at = if offset.is_null() {
+        None
+    } else {
+        // SAFETY: as the caller promised.
+        Some(unsafe { *offset })
+    };
+    let mut buf = vec![0u8; count.min(RING_PIECE)];
+    let mut sent = 0usize;
+    let mut result = Ok(());
+    while sent < count {
+        let want = (count - sent).min(buf.len());
+        let got = match fill(input, buf.get_mut(..want).unwrap_or_default(), at) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        };
+        let v = iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: got,
+        };
+        // SAFETY: one iovec over `buf`.
+        let took = match unsafe { crate::ring_io::send(out, end, &v, 1, 0) } {
+            Ok(n) => n as usize,
+            Err(e) => {
+                result = Err(e);
+                0
+            }
+        };
+        sent += took;
+        if let Some(o) = at.as_mut() {
+            *o = o.saturating_add(took as off_t);
+        }
+        if took < got {
+            if at.is_none() {
+                // What was read and not sent goes back to the file.
+                // SAFETY: a plain call.
+                unsafe { libc::lseek(input, -((got - took) as off_t), libc::SEEK_CUR) };
+            }
+            break;
+        }
+    }
+    if let Some(o) = at {
+        // SAFETY: as the caller promised.
+        unsafe { *offset = o };
+    }
+    match result {
+        Err(e) if sent == 0 => Err(e),
+        _ => Ok(sent as ssize_t),
+    }
+}
+
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sendfile(
     out: c_int,
@@ -104,6 +178,9 @@ pub unsafe extern "C" fn sendfile(
     guard(-1, || {
         if fdtable::get(out).is_some_and(|k| k.dgram()) {
             return unsafe { sendfile_dgram(out, input, offset, count) };
+        }
+        if let Some(end) = crate::rings::get(out) {
+            return unsafe { sendfile_ring(out, end, input, offset, count) };
         }
         let f = real!(sendfile: fn(c_int, c_int, *mut off_t, size_t) -> ssize_t);
         // SAFETY: the caller's arguments, unchanged.
@@ -123,6 +200,9 @@ pub unsafe extern "C" fn sendfile64(
         if fdtable::get(out).is_some_and(|k| k.dgram()) {
             return unsafe { sendfile_dgram(out, input, offset, count) };
         }
+        if let Some(end) = crate::rings::get(out) {
+            return unsafe { sendfile_ring(out, end, input, offset, count) };
+        }
         let f = real!(sendfile64: fn(c_int, c_int, *mut off_t, size_t) -> ssize_t);
         // SAFETY: the caller's arguments, unchanged.
         check(unsafe { f(out, input, offset, count) })
@@ -141,6 +221,12 @@ pub unsafe extern "C" fn splice(
     guard(-1, || {
         if fdtable::get(fd_in).is_some_and(|k| k.dgram()) {
             return Err(unsupported::call("splice from a UDP socket", libc::EINVAL));
+        }
+        if crate::rings::get(fd_in).is_some() || crate::rings::get(fd_out).is_some() {
+            return Err(unsupported::call(
+                "splice on a TCP socket with shared rings (IOPKT_RINGS=off makes it plain)",
+                libc::EINVAL,
+            ));
         }
         if fdtable::get(fd_out).is_some_and(|k| k.dgram()) {
             // One end must be a pipe, which has no offset (ESPIPE, as the

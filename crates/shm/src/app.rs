@@ -12,8 +12,8 @@
 //! [`Rx::settle`] says how to keep that true: read the byte out of the
 //! pair, or (when the reader already consumed it while waiting) ask
 //! io-pkt to write a fresh one. A race can leave one byte too many, which
-//! costs one spurious wake-up and is read out by the next settle; never
-//! one too few.
+//! costs one spurious wake-up (whose read finds the ring empty and takes
+//! the byte); never one too few.
 
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 
@@ -77,6 +77,13 @@ impl AppEnd {
         Ok((n as usize).min(RING_SIZE))
     }
 
+    /// Whether the ring's full mark still stands (io-pkt clears it when
+    /// it empties the pair): a writer filling the pair stops once it is
+    /// gone, or it would only feed io-pkt's reads.
+    pub fn marked_full(&self) -> bool {
+        self.slot.header().tx_full.load(Relaxed) != 0
+    }
+
     /// Bytes written and not yet taken by io-pkt (SIOCOUTQ's share).
     pub fn unsent_bytes(&self) -> Result<usize, Gone> {
         self.current()?;
@@ -96,10 +103,17 @@ pub struct Tx<'a> {
 }
 
 impl Tx<'_> {
-    /// The stack takes no more bytes: writes fail (EPIPE, as the pair
-    /// says).
+    /// The stack takes no more bytes, or the application shut its
+    /// sending side: writes go to the pair, which says why they fail
+    /// (EPIPE, SIGPIPE).
     pub fn closed(&self) -> bool {
-        self.slot.header().tx_closed.load(Acquire) != 0
+        let h = self.slot.header();
+        h.tx_closed.load(Acquire) != 0 || h.tx_shut.load(Relaxed) != 0
+    }
+
+    /// shutdown(SHUT_WR): later writes fail.
+    pub fn shut(&self) {
+        self.slot.header().tx_shut.store(1, Release);
     }
 
     /// Free room in the ring.
@@ -144,8 +158,9 @@ impl Tx<'_> {
 pub enum Settle {
     /// Nothing: the pair's byte is right as it is.
     Done,
-    /// The ring is empty: read every wake-up byte out of the pair (not
-    /// waiting).
+    /// The ring is empty: read one wake-up byte out of the pair (not
+    /// waiting; one only, as io-pkt may have written a fresh one for
+    /// bytes that came meanwhile).
     DrainWakes,
     /// Bytes are left but the reader consumed the pair's byte while
     /// waiting: write a byte on the pair, which wakes io-pkt to put a
@@ -207,21 +222,27 @@ impl Rx<'_> {
             }
             return Settle::Done;
         }
-        h.rx_signalled.store(0, SeqCst);
+        // The ring is empty: its byte goes. (If the flag was clear there
+        // is no byte to read, bar a race's spare one, which the next
+        // drain takes.)
+        let had_byte = h.rx_signalled.swap(0, SeqCst) != 0 && !wake_consumed;
         if ready() {
             // Bytes came while clearing. If io-pkt saw the flag clear it
-            // wrote a fresh byte (and set it); otherwise the old byte
-            // must stay, or be replaced if the reader consumed it.
-            if h.rx_signalled.swap(1, SeqCst) == 0 && wake_consumed {
+            // writes a fresh byte; if not, the old one must do, or be
+            // replaced if there is none.
+            if h.rx_signalled.swap(1, SeqCst) == 0 {
+                if had_byte {
+                    return Settle::Done;
+                }
                 h.rx_signalled.store(0, SeqCst);
                 return Settle::Resignal;
             }
             return Settle::Done;
         }
-        if wake_consumed {
-            Settle::Done
-        } else {
+        if had_byte {
             Settle::DrainWakes
+        } else {
+            Settle::Done
         }
     }
 }

@@ -57,7 +57,10 @@ pub struct SlotHeader {
     pub tx_head: AtomicU64,
     /// Bytes the application took from the stack's ring.
     pub rx_tail: AtomicU64,
-    _pad0: [u8; 48],
+    /// The application shut its sending side (shutdown(SHUT_WR)): its
+    /// writes fail from then on, as the pair says (EPIPE).
+    pub tx_shut: AtomicU32,
+    _pad0: [u8; 44],
     // Line 1: written by io-pkt.
     /// Bytes io-pkt took from the application's ring.
     pub tx_tail: AtomicU64,

@@ -20,8 +20,23 @@ const SPINS: u32 = 64;
 /// Yields between checks that the holder still lives.
 const YIELDS_PER_CHECK: u32 = 256;
 
+/// This process's id, asked once: a lock is taken on every read and
+/// write, and getpid is a system call.
+static PID: AtomicU32 = AtomicU32::new(0);
+
 fn my_pid() -> u32 {
-    rustix::process::getpid().as_raw_nonzero().get() as u32
+    match PID.load(Ordering::Relaxed) {
+        0 => forked(),
+        p => p,
+    }
+}
+
+/// To be called in a child right after fork (pthread_atfork): its
+/// process id is not its parent's. Returns it.
+pub fn forked() -> u32 {
+    let p = rustix::process::getpid().as_raw_nonzero().get() as u32;
+    PID.store(p, Ordering::Relaxed);
+    p
 }
 
 /// Whether process `pid` is gone (not merely out of our reach).

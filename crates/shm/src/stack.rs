@@ -13,6 +13,12 @@ use crate::copy::{get_all, put_all};
 use crate::layout::RING_SIZE;
 use crate::lock::try_lock;
 
+/// Room a full ring must have again before its writer is woken: as a
+/// kernel TCP socket wakes writers only once a third of its send buffer
+/// is free (Linux `sk_stream_write_space`), so that each wake-up is worth
+/// a large write, not a few bytes each.
+pub const WRITE_SPACE: usize = RING_SIZE / 3;
+
 /// The application broke a ring's counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Corrupt;
@@ -48,6 +54,7 @@ impl StackEnd {
             c.store(0, Relaxed);
         }
         for f in [
+            &h.tx_shut,
             &h.rx_end,
             &h.tx_closed,
             &h.rx_signalled,
@@ -109,18 +116,18 @@ impl StackEnd {
     }
 
     /// Whether io-pkt must leave the pair unread: the application filled
-    /// it because its ring is full, and the ring still is, so its
-    /// descriptor must go on polling unwritable.
+    /// it because its ring was full, and the ring has not got room enough
+    /// again, so its descriptor must go on polling unwritable.
     pub fn tx_hold_pair(&self) -> Result<bool, Corrupt> {
         let full = self.slot.header().tx_full.load(SeqCst) != 0;
-        Ok(full && self.tx_pending()? == RING_SIZE)
+        Ok(full && self.tx_pending()? > RING_SIZE - WRITE_SPACE)
     }
 
-    /// There is room in the application's ring again: true if it had
-    /// filled the pair, which io-pkt must now empty (its descriptor then
-    /// polls writable and blocked writers wake).
+    /// There is room enough in the application's ring again: true if it
+    /// had filled the pair, which io-pkt must now empty (its descriptor
+    /// then polls writable and blocked writers wake).
     pub fn tx_unfill(&self) -> Result<bool, Corrupt> {
-        if self.tx_pending()? == RING_SIZE {
+        if self.tx_pending()? > RING_SIZE - WRITE_SPACE {
             return Ok(false);
         }
         Ok(self.slot.header().tx_full.swap(0, SeqCst) != 0)

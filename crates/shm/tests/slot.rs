@@ -143,7 +143,13 @@ fn a_full_ring_holds_the_pair_until_room_appears() {
     app.tx().unwrap().mark_full();
     assert!(stack.tx_hold_pair().unwrap());
     assert!(!stack.tx_unfill().unwrap());
+    // A little room is not enough to wake the writer.
     stack.tx_take(&mut [&mut [0u8; 1][..]]).unwrap();
+    assert!(stack.tx_hold_pair().unwrap());
+    assert!(!stack.tx_unfill().unwrap());
+    stack
+        .tx_take(&mut [&mut vec![0u8; iopkt_shm::stack::WRITE_SPACE][..]])
+        .unwrap();
     assert!(!stack.tx_hold_pair().unwrap());
     assert!(stack.tx_unfill().unwrap());
     // Once only.

@@ -27,6 +27,6 @@ pub mod raw {
     };
     pub use iopkt_rsrcmgr::proto::{
         DGRAM_HEADER_LEN, DGRAM_TRUNCATED, DgramHeader, MAX_DGRAM_PAYLOAD, Request, Response,
-        SockOptNameWire, SockOptWire, TcpInfoWire,
+        RingRef, SockOptNameWire, SockOptWire, TcpInfoWire,
     };
 }

@@ -155,7 +155,7 @@ pub fn decode_request_body(body: &[u8]) -> Result<Request, ProtoError> {
 }
 
 /// How many request variants this version knows (indexes `0..N`).
-pub const REQUEST_VARIANTS: u64 = 35;
+pub const REQUEST_VARIANTS: u64 = 38;
 
 /// The varint (LEB128, as postcard writes enum indexes) at the start of
 /// `b`, if it is well formed and fits 32 bits.
