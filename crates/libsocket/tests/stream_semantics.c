@@ -1198,6 +1198,89 @@ static void dontwait_and_fionbio(void) {
     passed();
 }
 
+/* SO_RCVLOWAT: poll does not report POLLIN before that many bytes are
+ * there (socket(7)). (A blocking read that has taken part of the mark and
+ * waits for the rest is left alone: Linux does not wake it when the rest
+ * is smaller than the mark.) */
+static void rcvlowat(void) {
+    start("rcvlowat");
+    int c, s;
+    connected(&c, &s);
+    int lw = 100;
+    CHECK(setsockopt(s, SOL_SOCKET, SO_RCVLOWAT, &lw, sizeof lw) == 0);
+    int back = 0;
+    socklen_t len = sizeof back;
+    CHECK(getsockopt(s, SOL_SOCKET, SO_RCVLOWAT, &back, &len) == 0 && back == 100);
+    unsigned char b[200];
+    fill(b, 100, 0, 14);
+    write_all(c, b, 50);
+    /* Let the 50 bytes arrive; FIONREAD sees them below the mark. */
+    long long t0 = now_ms();
+    while (fionread(s) < 50 && now_ms() - t0 < 2000)
+        usleep(5000);
+    CHECK(fionread(s) == 50);
+    short ev = poll1(s, POLLIN, 200);
+    if (ev & POLLIN) {
+        known("poll reports POLLIN with 50 bytes there under SO_RCVLOWAT 100");
+        CHECK(close(c) == 0 && close(s) == 0);
+        return;
+    }
+    CHECK(ev == 0);
+    /* The rest reaches the mark: readable, and a read takes all 100. */
+    write_all(c, b + 50, 50);
+    ev = poll1(s, POLLIN, 5000);
+    if (!(ev & POLLIN))
+        fail("no POLLIN within 5 s with 100 bytes there under SO_RCVLOWAT 100 (0x%x)", ev);
+    memset(b, 0, sizeof b);
+    ssize_t r = read(s, b, sizeof b);
+    if (r != 100)
+        fail("the read under SO_RCVLOWAT 100 returned %zd (errno %d), expected 100", r,
+             r < 0 ? errno : 0);
+    expect_pattern(b, 100, 0, 14);
+    CHECK(poll1(s, POLLIN, 0) == 0);
+    CHECK(close(c) == 0 && close(s) == 0);
+    passed();
+}
+
+/* Zero-length calls, as the kernel has them: read and readv of nothing
+ * return 0 at once (the file layer answers before the socket), even on
+ * a blocking socket with nothing to read; recv of nothing is a socket
+ * receive: EAGAIN on a non-blocking socket with nothing there, 0 once
+ * data or the end of stream is there (consuming nothing); writes of
+ * nothing return 0. */
+static void zero_length_calls(void) {
+    start("zero_length_calls");
+    int c, s;
+    connected(&c, &s);
+    char b[8];
+    long long t0 = now_ms();
+    CHECK(read(s, b, 0) == 0);
+    struct iovec none = { b, 0 };
+    CHECK(readv(s, &none, 1) == 0);
+    if (now_ms() - t0 > 1000)
+        fail("a zero-length read on a blocking socket waited %lld ms", now_ms() - t0);
+    set_nonblocking(s, 1);
+    CHECK(read(s, b, 0) == 0);
+    expect_errno(recv(s, b, 0, 0), EAGAIN, "recv of 0 bytes with nothing to read");
+    CHECK(write(c, b, 0) == 0);
+    CHECK(send(c, b, 0, 0) == 0);
+    CHECK(writev(c, &none, 1) == 0);
+    /* Nothing was sent by those. */
+    CHECK(poll1(s, POLLIN, 100) == 0);
+    write_all(c, "x", 1);
+    CHECK(poll1(s, POLLIN, 5000) & POLLIN);
+    CHECK(recv(s, b, 0, 0) == 0);
+    CHECK(read(s, b, 0) == 0);
+    CHECK(read(s, b, sizeof b) == 1 && b[0] == 'x');
+    CHECK(shutdown(c, SHUT_WR) == 0);
+    CHECK(poll1(s, POLLIN, 5000) & POLLIN);
+    CHECK(recv(s, b, 0, 0) == 0);
+    CHECK(read(s, b, 0) == 0);
+    CHECK(read(s, b, sizeof b) == 0);
+    CHECK(close(c) == 0 && close(s) == 0);
+    passed();
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     start_watchdog();
@@ -1226,6 +1309,8 @@ int main(void) {
     sends_fail_once_the_closed_peer_resets();
     many_small_messages_ping_pong();
     dontwait_and_fionbio();
+    zero_length_calls();
+    rcvlowat();
 
     current = "end";
     printf("ALL OK\n");
