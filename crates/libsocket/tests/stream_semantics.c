@@ -513,7 +513,7 @@ static void rcvtimeo_read(void) {
 }
 
 /* MSG_PEEK leaves the bytes for the next read; MSG_WAITALL waits for all
- * it was asked for, across several arrivals. */
+ * it was asked for, across several arrivals, or until the end of stream. */
 static void peek_and_waitall(void) {
     start("peek_and_waitall");
     int c, s;
@@ -564,6 +564,17 @@ static void peek_and_waitall(void) {
     if (took < 80)
         fail("MSG_WAITALL returned after %lld ms, before the last write", took);
     reap(p);
+    /* The end of stream ends MSG_WAITALL with what there was. */
+    fill((unsigned char *)b, 100, 0, 15);
+    write_all(c, b, 100);
+    CHECK(shutdown(c, SHUT_WR) == 0);
+    memset(b, 0, 200);
+    r = recv(s, b, 200, MSG_WAITALL);
+    if (r != 100)
+        fail("recv(MSG_WAITALL, 200) with 100 bytes then the end returned %zd (errno %d)", r,
+             r < 0 ? errno : 0);
+    expect_pattern((unsigned char *)b, 100, 0, 15);
+    CHECK(recv(s, b, 200, MSG_WAITALL) == 0);
     CHECK(close(c) == 0 && close(s) == 0);
     passed();
 }
