@@ -216,6 +216,13 @@ pub unsafe fn send(
             }
             return unsafe { send_on_pair(fd, iov, n, 0, flags) };
         }
+        if tx.gated() {
+            // Connecting: wait as a kernel socket's write does (EAGAIN
+            // when non-blocking), on the pair io-pkt keeps full.
+            drop(tx);
+            wait_room(fd, flags)?;
+            continue;
+        }
         // SAFETY: as the caller promised.
         let put = unsafe {
             each_batch_from(iov, n, done, |b| {
@@ -243,7 +250,11 @@ pub unsafe fn send(
         }
         // A non-blocking descriptor (or MSG_DONTWAIT) makes this EAGAIN.
         if let Err(e) = wait_room(fd, flags) {
-            return if done > 0 { Ok(done as ssize_t) } else { Err(e) };
+            return if done > 0 {
+                Ok(done as ssize_t)
+            } else {
+                Err(e)
+            };
         }
     }
 }
@@ -279,7 +290,10 @@ unsafe fn send_on_pair(
         for e in v {
             if e.iov_len > skip {
                 // SAFETY: within the caller's buffer.
-                first = (unsafe { e.iov_base.cast::<u8>().add(skip) }, e.iov_len - skip);
+                first = (
+                    unsafe { e.iov_base.cast::<u8>().add(skip) },
+                    e.iov_len - skip,
+                );
                 break;
             }
             skip -= e.iov_len;
@@ -309,7 +323,7 @@ pub unsafe fn recv(
     // SAFETY: as the caller promised.
     let want = unsafe { total(iov, n) };
     if want == 0 {
-        return Ok(0);
+        return zero_length(fd, end, flags);
     }
     let mut got = 0usize;
     let mut consumed = false;
@@ -368,6 +382,36 @@ pub unsafe fn recv(
                     tcp_end::after_read(fd, want, Err(e))
                 };
             }
+        }
+    }
+}
+
+/// A recv of no bytes: as on a kernel TCP socket, it waits for bytes (or
+/// the end) to be there, then returns 0 (read and readv of no bytes
+/// return at once; their callers do not come here).
+fn zero_length(fd: c_int, end: AppEnd, flags: c_int) -> Result<ssize_t, c_int> {
+    loop {
+        let ready = end.rx().map_or(true, |rx| rx.avail() > 0 || rx.finished());
+        if ready {
+            return Ok(0);
+        }
+        if flags & libc::MSG_DONTWAIT != 0 || crate::nonblocking(fd) {
+            return Err(libc::EAGAIN);
+        }
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd.
+        check(unsafe { libc::poll(&mut p, 1, -1) })?;
+        if p.revents & (libc::POLLHUP | libc::POLLRDHUP | libc::POLLERR) != 0 {
+            return Ok(0);
+        }
+        if end.rx().is_ok_and(|rx| rx.avail() == 0 && !rx.finished()) {
+            // A spare wake-up byte (see iopkt_shm::app): not worth taking
+            // from under a reader; look again shortly.
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
 }

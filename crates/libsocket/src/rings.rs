@@ -112,7 +112,10 @@ fn map(id: u64, memfd: BorrowedFd<'_>) -> Result<usize, c_int> {
         })
         .ok_or(libc::EMFILE)?;
     let arena = Arena::open(memfd).map_err(|e| {
-        crate::entry::say_once("rings/map", format!("cannot map io-pkt's shared arena: {e}"));
+        crate::entry::say_once(
+            "rings/map",
+            format!("cannot map io-pkt's shared arena: {e}"),
+        );
         e.raw_os_error().unwrap_or(libc::EPROTO)
     })?;
     let p = Box::into_raw(Box::new(arena));

@@ -99,6 +99,9 @@ fn every_request() -> Vec<Request> {
         Request::GetPeer,
         Request::SocketList,
         Request::Disconnect,
+        Request::SocketOpenRing { v6: true },
+        Request::AcceptRing,
+        Request::RingOf,
     ]
 }
 

@@ -111,6 +111,12 @@ impl Tx<'_> {
         h.tx_closed.load(Acquire) != 0 || h.tx_shut.load(Relaxed) != 0
     }
 
+    /// The connection is not established yet: the writer waits on the
+    /// pair, which io-pkt keeps full until it is.
+    pub fn gated(&self) -> bool {
+        self.slot.header().tx_gated.load(Acquire) != 0
+    }
+
     /// shutdown(SHUT_WR): later writes fail.
     pub fn shut(&self) {
         self.slot.header().tx_shut.store(1, Release);

@@ -76,7 +76,11 @@ pub struct SlotHeader {
     /// The stack refused the application's data for good (a reset, a
     /// timeout, the connection closed): writes fail.
     pub tx_closed: AtomicU32,
-    _pad1: [u8; 36],
+    /// The connection is not established yet: writes wait (or EAGAIN)
+    /// as on a connecting kernel socket; io-pkt keeps the pair full
+    /// meanwhile (connect_gate.rs), which is what they wait on.
+    pub tx_gated: AtomicU32,
+    _pad1: [u8; 32],
     // Line 2: hand-offs, swapped by both.
     /// A wake-up byte is in the pair toward the application: it is
     /// there exactly while the stack → application ring holds bytes or

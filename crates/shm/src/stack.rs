@@ -54,6 +54,7 @@ impl StackEnd {
             c.store(0, Relaxed);
         }
         for f in [
+            &h.tx_gated,
             &h.tx_shut,
             &h.rx_end,
             &h.tx_closed,
@@ -176,6 +177,12 @@ impl StackEnd {
     /// No byte follows what is in the stack → application ring.
     pub fn rx_finish(&self) {
         self.slot.header().rx_end.store(1, SeqCst);
+    }
+
+    /// Whether writes must wait for the connection (see
+    /// `SlotHeader::tx_gated`).
+    pub fn tx_gate(&self, shut: bool) {
+        self.slot.header().tx_gated.store(u32::from(shut), SeqCst);
     }
 
     /// The stack takes no more of the application's bytes.

@@ -345,11 +345,13 @@ impl<H: StackHost> Loop<H> {
         }
         self.account_held(s.creator, s.held, 0);
         if let Some(r) = s.ring {
-            // After a reset the application may still hold the socket and
-            // read its last bytes; after its last close nobody can.
-            // (A clean end leaves the pair alone, so a hang-up then means
-            // the last close.)
-            let may_read = s.pair_shut;
+            // A hang-up on the pair means the application closed its last
+            // descriptor, or that both directions are shut while it may
+            // still hold one: then bytes it has not read yet must stay
+            // until it does (arenas.rs). An empty ring can serve another
+            // socket at once: the old descriptor then finds its slot gone
+            // and reads end of stream.
+            let may_read = r.end.rx_unread() > 0;
             self.arenas.give_back(r, may_read);
         }
         let raw = s.end.as_raw_fd();
@@ -458,6 +460,9 @@ impl<H: StackHost> Loop<H> {
             }
             Some(Response::Ok) => {
                 gate.open(&s.end);
+                if let Some(r) = &s.ring {
+                    r.end.tx_gate(false);
+                }
                 None
             }
             Some(other) => {
@@ -469,6 +474,11 @@ impl<H: StackHost> Loop<H> {
                     s.error = Some(code);
                 }
                 gate.fail();
+                if let Some(r) = &s.ring {
+                    // Writes fail as the pair says (the attempt's error).
+                    r.end.tx_close();
+                    r.end.rx_finish();
+                }
                 s.connect_failed = true;
                 Some(Pumped {
                     close: true,
@@ -901,6 +911,9 @@ impl<H: StackHost> Loop<H> {
                     && s.gate.is_none()
                 {
                     s.gate = Gate::shut(fd, &s.end);
+                    if let (Some(r), true) = (&s.ring, s.gate.is_some()) {
+                        r.end.tx_gate(true);
+                    }
                 }
                 // Data the application wrote meanwhile may go now.
                 self.again.insert(id);
@@ -917,6 +930,9 @@ impl<H: StackHost> Loop<H> {
                     && let Some(g) = s.gate.take()
                 {
                     g.open(&s.end);
+                    if let Some(r) = &s.ring {
+                        r.end.tx_gate(false);
+                    }
                 }
                 let r = match out {
                     Some(r) => Err(r),
@@ -1061,7 +1077,11 @@ impl<H: StackHost> Loop<H> {
                 "connect AF_UNSPEC",
             ),
             Request::RingOf => {
-                let ring = self.apps.get(&id).and_then(|s| s.ring.as_ref()).map(|r| r.ring);
+                let ring = self
+                    .apps
+                    .get(&id)
+                    .and_then(|s| s.ring.as_ref())
+                    .map(|r| r.ring);
                 match ring.and_then(|r| Some((r, self.arenas.memfd(&r)?))) {
                     Some((ring, memfd)) => {
                         return Ok(Some((Response::RingArena { ring }, memfd)));

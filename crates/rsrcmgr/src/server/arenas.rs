@@ -15,9 +15,9 @@
 use std::collections::VecDeque;
 use std::os::fd::{AsFd, OwnedFd};
 
+use foldhash::HashMap;
 use iopkt_shm::stack::StackEnd;
 use iopkt_shm::{Arena, SLOTS_PER_ARENA};
-use foldhash::HashMap;
 use mio::Token;
 
 use crate::proto::RingRef;
@@ -103,7 +103,9 @@ impl Arenas {
     /// The socket holding `slot` closed. `app_may_read`: the application
     /// may still hold its descriptor.
     pub fn give_back(&mut self, slot: RingSlot, app_may_read: bool) {
-        let RingRef { arena: id, slot, .. } = slot.ring;
+        let RingRef {
+            arena: id, slot, ..
+        } = slot.ring;
         let Some(a) = self.by_id.get_mut(&id) else {
             return;
         };

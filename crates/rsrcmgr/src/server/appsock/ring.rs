@@ -8,13 +8,14 @@
 //! the other ring, the filler of a full ring) and to it (one byte while
 //! its ring holds bytes or has ended). Its end of stream (the
 //! application's shutdown or last close) still means what it meant: the
-//! FIN follows what the ring holds. A connection ended by an error shuts
-//! our end both ways, as without rings (writes fail with EPIPE, polls
-//! report a hang-up); a clean end does not touch the pair.
+//! FIN follows what the ring holds. The stack's end of stream and errors
+//! show on the pair as without rings: our end shut for writing, or both
+//! ways after an error (writes then fail with EPIPE, polls report a
+//! hang-up).
 
 use iopkt_shm::stack::StackEnd;
 use iopkt_stack::{Ctx, Stack};
-use rustix::net::SendFlags;
+use rustix::net::{SendFlags, Shutdown};
 
 use super::{AppSock, CHUNK, is_again, would_block};
 use crate::proto::errno::{self, errno_of};
@@ -35,6 +36,11 @@ pub(super) fn pump(
         more |= from_app(s, end, st, c);
     }
     more |= to_app(s, end, st, c);
+    if s.pair_shut {
+        // The connection ended by an error: writes fail from now on, as
+        // the pair says (EPIPE).
+        end.tx_close();
+    }
     if (s.stack_eof || end.rx_unread() > 0) && end.rx_signal() {
         // The descriptor turns readable (see iopkt_shm::app).
         let _ = rustix::net::send(&s.end, &[1], SendFlags::NOSIGNAL | SendFlags::DONTWAIT);
@@ -169,13 +175,13 @@ fn to_app(s: &mut AppSock, end: StackEnd, st: &mut Stack, c: &mut impl Ctx) -> b
                 }
                 budget = budget.saturating_sub(r.len);
             }
-            // Nothing was readable: end of stream. It is said in the ring
-            // (and the wake-up byte stays for good); our end of the pair
-            // is not shut, so that a hang-up on it keeps meaning that the
-            // application closed its last descriptor.
+            // Nothing was readable: end of stream. It is said in the ring,
+            // and on the pair as without rings (our end shut for writing,
+            // so the descriptor polls POLLIN|POLLRDHUP for good).
             Ok(_) => {
                 s.stack_eof = true;
                 end.rx_finish();
+                let _ = rustix::net::shutdown(&s.end, Shutdown::Write);
             }
             Err(e) if would_block(&e) && !s.send_dead => return false,
             Err(e) => {
