@@ -2037,3 +2037,95 @@ fn slow_start_doubles_each_round_trip_with_one_ack_per_batch() {
         "{acks} ACKs for {data_segs} segments"
     );
 }
+
+/// A receive sink standing for an application's ring of `cap` bytes:
+/// what it takes goes into `stream`, as the bytes the test moves out of
+/// the receive buffer do.
+struct RingLike {
+    stream: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    /// Bytes of `stream` the reader consumed (the ring's tail).
+    consumed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    cap: usize,
+}
+
+impl iopkt_stack::tcp::sink::RecvSink for RingLike {
+    fn take(&mut self, data: &[u8]) -> usize {
+        let mut s = self.stream.lock().unwrap();
+        let used = s.len() - self.consumed.load(std::sync::atomic::Ordering::Relaxed);
+        let n = data.len().min(self.cap.saturating_sub(used));
+        s.extend_from_slice(&data[..n]);
+        n
+    }
+}
+
+#[test]
+fn a_receive_sink_takes_in_order_bytes_and_the_buffer_the_rest() {
+    use std::sync::atomic::Ordering;
+    use std::sync::{Arc, Mutex};
+    let mut net = net_with(33, Duration::from_millis(5));
+    let (c, s) = established(&mut net, false);
+    let (a, b) = (net.a, net.b);
+    net.sim.set_impairment(
+        a,
+        net.ia,
+        Impairment {
+            loss: 1.0,
+            reorder: 1.0,
+            ..Impairment::default()
+        },
+    );
+    let stream = Arc::new(Mutex::new(Vec::new()));
+    let consumed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let sink = RingLike {
+        stream: stream.clone(),
+        consumed: consumed.clone(),
+        cap: 48 * 1024,
+    };
+    net.sim
+        .with(b, |st, _| st.socket_set_recv_sink(s, Some(Box::new(sink))))
+        .unwrap();
+    let data = pattern(3 << 20, 0x5a);
+    let mut sent = 0;
+    let mut buf = vec![0u8; 16 * 1024];
+    let (mut via_buffer, mut rounds) = (0usize, 0u32);
+    let done = net.sim.run_until(Duration::from_secs(120), |sim| {
+        while sent < data.len() {
+            match sim.with(a, |st, cx| st.socket_send(cx, c, &data[sent..], None)) {
+                Ok(n) => sent += n,
+                Err(Error::WouldBlock) => break,
+                Err(e) => panic!("send: {e}"),
+            }
+        }
+        // The reader: every few turns it empties the "ring", then moves
+        // what waits in the receive buffer behind it (as io-pkt does).
+        rounds += 1;
+        if rounds % 3 == 0 {
+            let len = stream.lock().unwrap().len();
+            consumed.store(len, Ordering::Relaxed);
+            while let Ok(i) = sim.with(b, |st, cx| st.socket_recv(cx, s, &mut buf, false)) {
+                if i.len == 0 {
+                    break;
+                }
+                via_buffer += i.len;
+                stream.lock().unwrap().extend_from_slice(&buf[..i.len]);
+            }
+        }
+        stream.lock().unwrap().len() >= data.len()
+    });
+    assert!(done, "transfer did not finish");
+    let got = stream.lock().unwrap().clone();
+    assert!(got == data, "bytes differ or are out of order");
+    // Both ways were used: straight into the sink, and through the buffer
+    // while the sink was full.
+    assert!(via_buffer > 0, "the buffer was never used");
+    assert!(via_buffer < data.len(), "the sink took nothing");
+    // Taken away, the sink gets nothing more.
+    net.sim
+        .with(b, |st, _| st.socket_set_recv_sink(s, None))
+        .unwrap();
+    let before = stream.lock().unwrap().len();
+    let more = pattern(10_000, 1);
+    let got = pump(&mut net.sim, (a, c), (b, s), &more, Duration::from_secs(30));
+    assert_eq!(got, more);
+    assert_eq!(stream.lock().unwrap().len(), before);
+}

@@ -293,6 +293,27 @@ impl Stack {
         }
     }
 
+    /// Gives a connected TCP socket a receive sink (`None` takes it
+    /// away): its in-order bytes go there as they arrive while nothing
+    /// waits before them (`tcp::sink`). `Error::NotConnected` while the
+    /// socket has no connection yet.
+    pub fn socket_set_recv_sink(
+        &mut self,
+        id: SocketId,
+        sink: Option<Box<dyn crate::tcp::sink::RecvSink>>,
+    ) -> Result<(), Error> {
+        match self.kind(id)? {
+            SocketKind::Tcp(_) => match self.tcp.conns.get_mut(&id) {
+                Some(t) => {
+                    t.sink.0 = sink;
+                    Ok(())
+                }
+                None => Err(Error::NotConnected),
+            },
+            _ => Err(unsupported("a receive sink on a datagram socket")),
+        }
+    }
+
     /// shutdown(2).
     pub fn socket_shutdown(
         &mut self,

@@ -121,6 +121,8 @@ pub(crate) struct AppSock {
     ring: Option<RingSlot>,
     /// Rings: the application's end of stream was passed on (FIN).
     fin_sent: bool,
+    /// Rings: the stack puts in-order bytes straight into the ring.
+    sink_set: bool,
 }
 
 impl AppSock {
@@ -296,6 +298,7 @@ impl<H: StackHost> Loop<H> {
                 app_done_writing: false,
                 ring,
                 fin_sent: false,
+                sink_set: false,
             },
         );
         Ok(theirs)
@@ -344,6 +347,13 @@ impl<H: StackHost> Loop<H> {
             }
         }
         self.account_held(s.creator, s.held, 0);
+        if s.sink_set {
+            // The connection may outlive the socket (its FIN exchange):
+            // its bytes must not reach a slot that serves another socket.
+            let id = s.id;
+            self.host
+                .with_stack(|st, _| st.socket_set_recv_sink(id, None).ok());
+        }
         if let Some(r) = s.ring {
             // A hang-up on the pair means the application closed its last
             // descriptor, or that both directions are shut while it may

@@ -225,6 +225,13 @@ impl RecvBuf {
         }
     }
 
+    /// `n` in-order bytes went past the buffer (to a receive sink) while
+    /// it held nothing: the next expected byte moves on.
+    pub fn passed(&mut self, n: usize) {
+        debug_assert!(self.data.is_empty() && self.ooo.is_empty());
+        self.next += n as u64;
+    }
+
     /// Copies up to `out.len()` readable bytes; `take` removes them.
     pub fn read(&mut self, out: &mut [u8], take: bool) -> usize {
         let n = out.len().min(self.data.len());

@@ -838,8 +838,21 @@ impl Stack {
             t.ack_now = true;
             return;
         }
-        let n = t.rcvbuf.insert_within(delta, data, room);
-        if room < promised && (delta as usize).saturating_add(data.len()) > room {
+        // In order with nothing waiting before it: a receive sink may
+        // take it at once (`super::sink`), within the window offered.
+        let mut direct = 0;
+        if delta == 0
+            && !had_gaps
+            && t.rcvbuf.is_empty()
+            && let Some(sink) = t.sink.0.as_mut()
+        {
+            let offer = data.get(..data.len().min(promised)).unwrap_or_default();
+            direct = sink.take(offer).min(offer.len());
+            t.rcvbuf.passed(direct);
+        }
+        let rest = data.get(direct..).unwrap_or_default();
+        let n = direct + t.rcvbuf.insert_within(delta, rest, room);
+        if room < promised && (delta as usize).saturating_add(data.len()) > room + direct {
             // Cut for memory, not by the window: the sender retransmits.
             self.tcp.stats.mem_drops += 1;
         }
@@ -868,6 +881,10 @@ impl Stack {
             }
         } else if t.timers.delack.is_none() {
             t.timers.delack = Some(now + super::tcb::DELACK);
+        }
+        if direct > 0 {
+            // Taken at once counts as read at once (`super::autotune`).
+            self.tcp_rcv_space_adjust(id, direct, now);
         }
     }
 }

@@ -54,6 +54,7 @@ pub mod ring;
 pub mod rtt;
 pub mod sack;
 pub mod seq;
+pub mod sink;
 pub mod stats;
 mod stretch;
 pub mod tcb;

@@ -197,6 +197,8 @@ pub struct Tcb {
 
     pub sndbuf: SendBuf,
     pub rcvbuf: RecvBuf,
+    /// Where in-order bytes go at once, if set (`super::sink`).
+    pub sink: super::sink::Sink,
 
     /// shutdown(SHUT_WR) or close: send FIN after the data.
     pub fin_queued: bool,
@@ -308,6 +310,7 @@ impl Tcb {
             rcv_wscale: 0,
             sndbuf: SendBuf::new(DEFAULT_SEND_BUF),
             rcvbuf: RecvBuf::new(DEFAULT_RECV_BUF),
+            sink: super::sink::Sink::default(),
             fin_queued: false,
             fin_sent: false,
             fin_seq: 0,
