@@ -347,6 +347,22 @@ impl<H: StackHost> Loop<H> {
             }
         }
         self.account_held(s.creator, s.held, 0);
+        if let Some(r) = &s.ring
+            && !s.stack_eof
+            && !s.pair_shut
+            && r.end.rx_unread() > 0
+        {
+            // The application closed with bytes unread (a hang-up before
+            // the stack's end of stream can only mean its last close): as
+            // a kernel socket, the connection is reset, not closed
+            // (RFC 9293 section 3.10.4, RFC 2525 2.17). The stack's own
+            // close does so for bytes in its buffer; these are in the ring.
+            let id = s.id;
+            self.host.with_stack(|st, c| {
+                st.socket_setopt(c, id, iopkt_stack::transport::SockOpt::Linger(Some(0)))
+                    .ok()
+            });
+        }
         if s.sink_set {
             // The connection may outlive the socket (its FIN exchange):
             // its bytes must not reach a slot that serves another socket.

@@ -121,7 +121,14 @@ fn from_app(s: &mut AppSock, end: StackEnd, st: &mut Stack, c: &mut impl Ctx) ->
         match r {
             // The stack is full: its room brings news.
             Err(e) if would_block(&e) => return false,
-            Err(e) => super::stream::refused(s, &e),
+            Err(e) => {
+                super::stream::refused(s, &e);
+                if s.error.is_some() {
+                    // A reset or a timeout: the pair says so to writes
+                    // (EPIPE) and, after the ring's last bytes, to reads.
+                    super::stream::end_pair(s);
+                }
+            }
             Ok(n) => budget = budget.saturating_sub(n),
         }
     }
