@@ -123,9 +123,18 @@ pub(crate) struct AppSock {
     fin_sent: bool,
     /// Rings: the stack puts in-order bytes straight into the ring.
     sink_set: bool,
+    /// Rings: the last pump emptied the application's ring without
+    /// asking for a wake-up: the loop watches it (busy_poll.rs) or puts
+    /// it to sleep.
+    awake: bool,
 }
 
 impl AppSock {
+    /// io-pkt's handle on the socket's ring, if it has one.
+    pub(crate) fn ring_end(&self) -> Option<iopkt_shm::stack::StackEnd> {
+        self.ring.as_ref().map(|r| r.end)
+    }
+
     /// Bytes held here for the application, either way.
     fn held_now(&self) -> usize {
         self.to_app.len().saturating_sub(self.to_off)
@@ -299,6 +308,7 @@ impl<H: StackHost> Loop<H> {
                 ring,
                 fin_sent: false,
                 sink_set: false,
+                awake: false,
             },
         );
         Ok(theirs)
@@ -429,7 +439,18 @@ impl<H: StackHost> Loop<H> {
         if p.more {
             self.again.insert(id);
         }
+        let awake = std::mem::take(&mut s.awake);
+        let end = s.ring_end();
         self.apps.insert(id, s);
+        if awake
+            && let Some(end) = end
+            && !self.keep_hot(id)
+        {
+            // Not watched: asleep, woken by the application's next bytes.
+            if !end.tx_sleep().unwrap_or(true) {
+                self.again.insert(id);
+            }
+        }
     }
 
     fn answer_waiters(&mut self, s: &mut AppSock) {

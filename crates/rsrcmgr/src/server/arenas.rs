@@ -5,8 +5,10 @@
 //! parent's connection closed).
 //!
 //! Slots are handed out again once their socket closed: at once when
-//! every descriptor of the socket is closed (its rings are punched out of
-//! the arena, so the memory goes back), only after the application read
+//! every descriptor of the socket is closed (the last few freed first,
+//! their pages kept warm for the next connection; beyond those, rings are
+//! punched out of the arena, so the memory goes back), only after the
+//! application read
 //! what was left in the stack → application ring when the socket closed
 //! while the application still held it (the connection ended by a reset,
 //! say, whose last bytes it may still read). A slot whose lock some
@@ -24,6 +26,9 @@ use crate::proto::RingRef;
 
 /// Lingering slots looked at per allocation at most.
 const LINGER_SCAN: usize = 8;
+/// Free slots kept with their pages (reused first); those beyond are
+/// trimmed as they come back.
+const KEEP_WARM: usize = 32;
 
 struct ClientArena {
     arena: Arena,
@@ -112,6 +117,10 @@ impl Arenas {
         a.in_use = a.in_use.saturating_sub(1);
         if app_may_read {
             a.lingering.push_back(slot);
+        } else if a.free.len() < KEEP_WARM {
+            // Next in line, its pages still there: a new connection then
+            // takes no page faults on either side.
+            a.free.push_front(slot);
         } else {
             let _ = a.arena.trim(a.memfd.as_fd(), slot);
             a.free.push_back(slot);

@@ -15,6 +15,7 @@
 mod appsock;
 mod arenas;
 mod buffer_share;
+mod busy_poll;
 mod conn;
 mod connect_gate;
 pub(crate) mod handle;
@@ -182,6 +183,8 @@ impl Server {
             running: Arc::new(AtomicUsize::new(0)),
             scratch: Vec::new(),
             arenas: arenas::Arenas::default(),
+            hot: Vec::new(),
+            hot_until: None,
         };
         let thread = std::thread::Builder::new()
             .name("iopkt-rsrcmgr".into())
@@ -272,6 +275,10 @@ struct Loop<H: StackHost> {
     scratch: Vec<u8>,
     /// The shared arenas of TCP sockets' rings, one per client that asked.
     arenas: arenas::Arenas,
+    /// Busy polling (busy_poll.rs): ring sockets watched without waiting,
+    /// and until when.
+    hot: Vec<SocketId>,
+    hot_until: Option<std::time::Instant>,
 }
 
 impl<H: StackHost> Loop<H> {
@@ -283,7 +290,7 @@ impl<H: StackHost> Loop<H> {
             // (those do not wake the loop): look at the descriptors without
             // waiting.
             let news = !lock(&self.shared.ready).is_empty();
-            let timeout = if self.again.is_empty() && !news {
+            let timeout = if self.again.is_empty() && !news && !self.spinning() {
                 None
             } else {
                 Some(std::time::Duration::ZERO)
@@ -312,6 +319,7 @@ impl<H: StackHost> Loop<H> {
             for id in again {
                 self.pump(id);
             }
+            self.watch_hot();
             self.deliver_deferred();
             self.sweep();
         }
