@@ -8,6 +8,7 @@
 pub mod daemon_options;
 pub mod reassembly;
 pub mod seeds;
+pub mod shm_ring;
 pub mod tcp_segments;
 pub mod virtio_net_hdr;
 
@@ -16,6 +17,7 @@ pub use iopkt_modhost::fuzz::driver_options;
 pub use iopkt_rsrcmgr::fuzz::{control_request, control_server};
 pub use iopkt_sim::fuzz::stack_input;
 pub use reassembly::reassembly;
+pub use shm_ring::shm_ring;
 pub use tcp_segments::tcp_segments;
 pub use virtio_net_hdr::virtio_net_hdr;
 
@@ -60,5 +62,9 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "virtio_net_hdr",
         run: virtio_net_hdr,
+    },
+    Target {
+        name: "shm_ring",
+        run: shm_ring,
     },
 ];

@@ -55,7 +55,60 @@ pub fn all() -> Vec<Seed> {
     for (name, bytes) in virtio_net_hdr() {
         add("virtio_net_hdr", name, bytes);
     }
+    for (name, bytes) in shm_ring() {
+        add("shm_ring", name, bytes);
+    }
     out
+}
+
+// ------------------------------------------------------------ shm_ring
+
+/// One operation of the `shm_ring` target: its code and value.
+fn ring_op(code: u8, v: u64) -> Vec<u8> {
+    let mut b = vec![code];
+    b.extend_from_slice(&v.to_le_bytes());
+    b
+}
+
+fn shm_ring() -> Vec<(&'static str, Vec<u8>)> {
+    let ring = 256 * 1024u64;
+    let seq = |ops: &[(u8, u64)]| ops.iter().flat_map(|&(c, v)| ring_op(c, v)).collect();
+    vec![
+        // An application writes, io-pkt takes it all, sleeps.
+        (
+            "write_take_sleep",
+            seq(&[(0, 5000), (5, 0), (6, 4096), (6, 4096), (8, 0)]),
+        ),
+        // A full ring, its filler held, then room.
+        (
+            "full_ring",
+            seq(&[(0, ring), (2, 1), (9, 0), (6, 60_000), (6, 60_000), (9, 0)]),
+        ),
+        // The stack fills the application's ring; it reads some.
+        (
+            "rx_fill_read",
+            seq(&[
+                (11, 65_000),
+                (11, 65_000),
+                (12, 0),
+                (1, 30_000),
+                (10, 0),
+                (13, 0),
+            ]),
+        ),
+        // Counters beyond the ring, and running backwards.
+        (
+            "broken_counters",
+            seq(&[
+                (0, ring + 1),
+                (5, 0),
+                (6, 100),
+                (1, u64::MAX),
+                (11, 10),
+                (13, 0),
+            ]),
+        ),
+    ]
 }
 
 // ---------------------------------------------------------------- frames

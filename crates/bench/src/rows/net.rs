@@ -272,8 +272,9 @@ pub fn copies(cfg: &Config) -> Row {
     })();
     let iopkt = match measured {
         Ok(x) => Cell::Text(format!(
-            "lo0: 6 (2 in io-pkt, 4 in the kernel's socket pairs); TAP: 5 each way (1 + 4); \
-             measured: io-pkt reads {} bytes from applications per payload byte",
+            "lo0: 5 (3 in io-pkt, 2 in the library, none in the kernel); TAP: 4 in, 5 out \
+             (2 + 2 kernel, 3 + 2 kernel); measured: io-pkt reads {} bytes from applications \
+             through read(2) per payload byte (the shared rings carry them)",
             crate::table::number(x)
         )),
         Err(e) => Cell::Failed(e),
