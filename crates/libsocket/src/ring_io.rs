@@ -16,7 +16,7 @@
 //!   connection's data goes to the pair, whose failure (EPIPE, SIGPIPE
 //!   unless MSG_NOSIGNAL) is the answer.
 
-use iopkt_shm::app::{AppEnd, Settle};
+use iopkt_shm::app::{AppEnd, Rx, Settle, Tx};
 use libc::{c_int, c_void, iovec, size_t, ssize_t};
 
 use crate::entry::check;
@@ -30,100 +30,109 @@ const BATCH: usize = 8;
 const MAX_FILLER_SENDS: usize = 8;
 const FILLER: usize = 1024;
 
-/// The caller's iovecs as byte slices, from byte `skip` on, in batches.
+/// The caller's iovecs from byte `skip` on, as (start, length) pieces.
 ///
 /// # Safety
-/// `iov` must point to `n` valid iovecs (or be null with `n` 0).
-unsafe fn each_batch_from(
+/// `iov` must point to `n` valid iovecs (or be null).
+unsafe fn pieces<'a>(
     iov: *const iovec,
     n: usize,
     skip: usize,
-    mut f: impl FnMut(&[&[u8]]) -> (usize, bool),
-) -> usize {
-    if iov.is_null() || n == 0 {
-        return 0;
-    }
-    // SAFETY: as the caller promised.
-    let v = unsafe { std::slice::from_raw_parts(iov, n) };
+) -> impl Iterator<Item = (*mut u8, usize)> + 'a {
+    let v: &[iovec] = if iov.is_null() || n == 0 {
+        &[]
+    } else {
+        // SAFETY: as the caller promised.
+        unsafe { std::slice::from_raw_parts(iov, n) }
+    };
     let mut skip = skip;
-    let mut done = 0;
-    let mut batch: [&[u8]; BATCH] = [&[]; BATCH];
-    let mut k = 0;
-    let mut offered = 0;
-    for e in v {
+    v.iter().filter_map(move |e| {
         if e.iov_len <= skip {
             skip -= e.iov_len;
-            continue;
+            return None;
         }
-        // SAFETY: the caller's buffer of that length.
-        let s = unsafe { std::slice::from_raw_parts(e.iov_base.cast::<u8>(), e.iov_len) };
-        let s = s.get(skip..).unwrap_or_default();
+        let piece = (e.iov_base.cast::<u8>().wrapping_add(skip), e.iov_len - skip);
         skip = 0;
-        if let Some(b) = batch.get_mut(k) {
-            *b = s;
+        Some(piece)
+    })
+}
+
+/// Hands `f` the pieces in batches of at most `BATCH`, until one is not
+/// taken whole; returns the bytes taken.
+fn each_batch(
+    pieces: impl Iterator<Item = (*mut u8, usize)>,
+    mut f: impl FnMut(&[(*mut u8, usize)]) -> usize,
+) -> usize {
+    let mut batch = [(std::ptr::null_mut::<u8>(), 0usize); BATCH];
+    let mut k = 0;
+    let mut done = 0;
+    let mut flush = |batch: &[(*mut u8, usize)]| {
+        let offered: usize = batch.iter().map(|p| p.1).sum();
+        let got = f(batch);
+        done += got;
+        got == offered
+    };
+    for p in pieces {
+        if let Some(slot) = batch.get_mut(k) {
+            *slot = p;
         }
         k += 1;
-        offered += s.len();
         if k == BATCH {
-            let (got, stop) = f(&batch[..k]);
-            done += got;
-            if stop || got < offered {
+            if !flush(&batch) {
                 return done;
             }
             k = 0;
-            offered = 0;
         }
     }
     if k > 0 {
-        done += f(batch.get(..k).unwrap_or_default()).0;
+        flush(batch.get(..k).unwrap_or_default());
     }
     done
 }
 
-/// As [`each_batch_from`], for buffers to fill.
+/// Writes the caller's bytes from byte `skip` on into the ring.
 ///
 /// # Safety
-/// As there.
-unsafe fn each_batch_mut_from(
+/// `iov` must point to `n` valid iovecs, readable.
+unsafe fn put_from(tx: &mut Tx<'_>, iov: *const iovec, n: usize, skip: usize) -> usize {
+    // SAFETY: as the caller promised.
+    each_batch(unsafe { pieces(iov, n, skip) }, |b| {
+        let slices: [&[u8]; BATCH] = std::array::from_fn(|i| match b.get(i) {
+            // SAFETY: the caller's buffer of that length.
+            Some(&(p, len)) => unsafe { std::slice::from_raw_parts(p, len) },
+            None => &[],
+        });
+        tx.put(slices.get(..b.len()).unwrap_or_default())
+    })
+}
+
+/// Fills the caller's buffers from byte `skip` on from the ring.
+///
+/// # Safety
+/// `iov` must point to `n` valid iovecs, writable.
+unsafe fn take_into(
+    rx: &mut Rx<'_>,
     iov: *const iovec,
     n: usize,
     skip: usize,
-    mut f: impl FnMut(&mut [&mut [u8]]) -> usize,
+    peek: bool,
 ) -> usize {
-    if iov.is_null() || n == 0 {
-        return 0;
-    }
+    let mut skip_peeked = 0;
     // SAFETY: as the caller promised.
-    let v = unsafe { std::slice::from_raw_parts(iov, n) };
-    let mut skip = skip;
-    let mut done = 0;
-    let mut batch: Vec<&mut [u8]> = Vec::new();
-    let mut offered = 0;
-    for e in v {
-        if e.iov_len <= skip {
-            skip -= e.iov_len;
-            continue;
+    each_batch(unsafe { pieces(iov, n, skip) }, |b| {
+        let mut slices: [&mut [u8]; BATCH] = std::array::from_fn(|i| match b.get(i) {
+            // SAFETY: the caller's buffer of that length, written only here.
+            Some(&(p, len)) => unsafe { std::slice::from_raw_parts_mut(p, len) },
+            None => &mut [],
+        });
+        let len = b.len();
+        let got = rx.take_from(slices.get_mut(..len).unwrap_or_default(), skip_peeked, peek);
+        if peek {
+            // A peek leaves the bytes: the next batch starts after them.
+            skip_peeked += got;
         }
-        // SAFETY: the caller's buffer of that length, written only here.
-        let s = unsafe { std::slice::from_raw_parts_mut(e.iov_base.cast::<u8>(), e.iov_len) };
-        let s = s.get_mut(skip..).unwrap_or_default();
-        skip = 0;
-        offered += s.len();
-        batch.push(s);
-        if batch.len() == BATCH {
-            let got = f(&mut batch);
-            done += got;
-            if got < offered {
-                return done;
-            }
-            batch.clear();
-            offered = 0;
-        }
-    }
-    if !batch.is_empty() {
-        done += f(&mut batch);
-    }
-    done
+        got
+    })
 }
 
 /// The total length of `n` iovecs.
@@ -224,12 +233,7 @@ pub unsafe fn send(
             continue;
         }
         // SAFETY: as the caller promised.
-        let put = unsafe {
-            each_batch_from(iov, n, done, |b| {
-                let got = tx.put(b);
-                (got, false)
-            })
-        };
+        let put = unsafe { put_from(&mut tx, iov, n, done) };
         let wake_stack = put > 0 && tx.wake_needed();
         done += put;
         let full = done < want && tx.room() == 0;
@@ -282,23 +286,10 @@ unsafe fn send_on_pair(
     flags: c_int,
 ) -> Result<ssize_t, c_int> {
     // The first of the caller's bytes not taken yet.
-    let mut first = (std::ptr::null::<u8>(), 0usize);
-    if !iov.is_null() {
-        // SAFETY: as the caller promised.
-        let v = unsafe { std::slice::from_raw_parts(iov, n) };
-        let mut skip = done;
-        for e in v {
-            if e.iov_len > skip {
-                // SAFETY: within the caller's buffer.
-                first = (
-                    unsafe { e.iov_base.cast::<u8>().add(skip) },
-                    e.iov_len - skip,
-                );
-                break;
-            }
-            skip -= e.iov_len;
-        }
-    }
+    // SAFETY: as the caller promised.
+    let first = unsafe { pieces(iov, n, done) }
+        .next()
+        .unwrap_or((std::ptr::null_mut(), 0));
     let send = real!(send: fn(c_int, *const c_void, size_t, c_int) -> ssize_t);
     // SAFETY: the caller's buffer.
     check(unsafe { send(fd, first.0.cast(), first.1, flags) })
@@ -338,7 +329,7 @@ pub unsafe fn recv(
             };
         };
         // SAFETY: as the caller promised.
-        let took = unsafe { each_batch_mut_from(iov, n, got, |b| rx.take(b, peek)) };
+        let took = unsafe { take_into(&mut rx, iov, n, got, peek) };
         let room_wake = took > 0 && !peek && rx.room_wake_needed();
         let finished = rx.avail() == 0 && rx.finished();
         got += took;

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Background, Stack, have, run_limited, text};
+use common::{Background, Stack, build_c, have, run_limited, text};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -25,16 +25,7 @@ fn part(name: &str) -> Option<String> {
         return None;
     }
     let stack = Stack::start(name);
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/errors.c");
-    let exe = stack.prefix.join("errors");
-    let o = run_limited(
-        Command::new("gcc")
-            .args(["-O2", "-Wall", "-Werror", "-o"])
-            .arg(&exe)
-            .arg(&src),
-        LIMIT,
-    );
-    assert!(o.status.success(), "gcc:\n{}", text(&o));
+    let exe = build_c("errors", &stack.prefix)?;
     // A scratch file for the parts that want one.
     let scratch = stack.prefix.join("scratch");
     let o = run_limited(stack.cmd(&exe).arg(name).arg(&scratch), LIMIT);

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Background, Stack, have, run_limited, text};
+use common::{Background, Stack, build_c, have, run_limited, text};
 use iopkt_rsrcmgr::Client;
 use iopkt_rsrcmgr::proto::{Request, Response, SocketInfoWire};
 
@@ -59,16 +59,9 @@ fn c_program_tcp_udp_unix_and_options() {
         return;
     }
     let stack = Stack::start("c");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/echo.c");
-    let exe = stack.prefix.join("echo");
-    let o = run_limited(
-        Command::new("gcc")
-            .args(["-O2", "-Wall", "-o"])
-            .arg(&exe)
-            .arg(&src),
-        LIMIT,
-    );
-    assert!(o.status.success(), "gcc:\n{}", text(&o));
+    let Some(exe) = build_c("echo", &stack.prefix) else {
+        return;
+    };
     let o = run_limited(&mut stack.cmd(&exe), LIMIT);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(

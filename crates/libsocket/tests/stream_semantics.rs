@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{Stack, have, run_limited, text};
+use common::{Stack, build_c, run_limited, text};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -78,21 +78,7 @@ const KNOWN_WITH_RINGS: &[&str] = &["rcvlowat"];
 
 /// Builds the program into `dir`; None (with a message) without gcc.
 fn build(dir: &Path) -> Option<PathBuf> {
-    if !have("gcc") {
-        eprintln!("skipped: gcc is not installed");
-        return None;
-    }
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/stream_semantics.c");
-    let exe = dir.join("stream_semantics");
-    let o = run_limited(
-        Command::new("gcc")
-            .args(["-O2", "-Wall", "-Werror", "-o"])
-            .arg(&exe)
-            .arg(&src),
-        LIMIT,
-    );
-    assert!(o.status.success(), "gcc:\n{}", text(&o));
-    Some(exe)
+    build_c("stream_semantics", dir)
 }
 
 /// Asserts the run succeeded and every check said `ok`, or `known` where

@@ -200,12 +200,18 @@ impl Rx<'_> {
     /// Copies up to what is ready into `dsts` (in order); unless `peek`,
     /// those bytes leave the ring. Returns the bytes copied.
     pub fn take(&mut self, dsts: &mut [&mut [u8]], peek: bool) -> usize {
-        let avail = self.avail();
+        self.take_from(dsts, 0, peek)
+    }
+
+    /// As [`Rx::take`], starting `skip` bytes into what is ready (a peek
+    /// that continues an earlier one). `skip` is 0 unless `peek`.
+    pub fn take_from(&mut self, dsts: &mut [&mut [u8]], skip: usize, peek: bool) -> usize {
+        let avail = self.avail().saturating_sub(skip);
         let h = self.slot.header();
         let tail = h.rx_tail.load(Relaxed);
-        let n = get_all(self.slot.rx, tail, dsts, avail);
+        let n = get_all(self.slot.rx, tail + skip as u64, dsts, avail);
         if !peek {
-            h.rx_tail.store(tail + n as u64, Release);
+            h.rx_tail.store(tail + (skip + n) as u64, Release);
         }
         n
     }

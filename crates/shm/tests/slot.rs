@@ -77,6 +77,13 @@ fn a_full_ring_takes_nothing_more_and_peek_leaves_bytes() {
     let mut buf = [0u8; 10];
     assert_eq!(app.rx().unwrap().take(&mut [&mut buf[..]], true), 10);
     assert_eq!(app.readable_bytes().unwrap(), RING_SIZE);
+    // A peek continuing an earlier one starts after it.
+    let mut next = [0u8; 10];
+    assert_eq!(
+        app.rx().unwrap().take_from(&mut [&mut next[..]], 10, true),
+        10
+    );
+    assert_eq!(next[..], big[10..20]);
     assert_eq!(app.rx().unwrap().take(&mut [&mut buf[..]], false), 10);
     assert_eq!(buf[..], big[..10]);
     assert_eq!(stack.rx_room().unwrap(), 10);

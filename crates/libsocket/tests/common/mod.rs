@@ -114,6 +114,26 @@ impl Drop for Stack {
 
 /// Runs to completion within `limit`; killed and reported if it takes
 /// longer.
+/// Builds the C program `tests/NAME.c` into `dir/NAME` (gcc -O2, every
+/// warning an error); None, saying so, when gcc is not installed.
+pub fn build_c(name: &str, dir: &Path) -> Option<PathBuf> {
+    if !have("gcc") {
+        eprintln!("skipped: gcc is not installed");
+        return None;
+    }
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/{name}.c"));
+    let exe = dir.join(name);
+    let o = run_limited(
+        Command::new("gcc")
+            .args(["-O2", "-Wall", "-Werror", "-o"])
+            .arg(&exe)
+            .arg(&src),
+        Duration::from_secs(120),
+    );
+    assert!(o.status.success(), "gcc:\n{}", text(&o));
+    Some(exe)
+}
+
 pub fn run_limited(cmd: &mut Command, limit: Duration) -> Output {
     let mut child = cmd
         .stdin(Stdio::null())
