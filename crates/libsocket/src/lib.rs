@@ -159,7 +159,15 @@ fn open_ring(v6: bool, ty: c_int) -> Result<c_int, c_int> {
     match raw::call(&Request::SocketOpenRing { v6 }, None) {
         Ok((Response::SocketRing { ring, .. }, Some(fd))) => {
             let fd = adopt(fd, Kind::new(v6, false), ty)?;
-            attach_ring(fd, ring)
+            match attach_ring(fd, ring) {
+                Ok(fd) => Ok(fd),
+                // The arena cannot be mapped here: a plain socket instead.
+                Err(_) if !rings::wanted() => {
+                    let fd = raw::open(v6, true).map_err(|e| errno_of(&e))?;
+                    adopt(fd, Kind::new(v6, false), ty)
+                }
+                Err(e) => Err(e),
+            }
         }
         Ok((Response::SocketFd { .. }, Some(fd))) => adopt(fd, Kind::new(v6, false), ty),
         Ok(_) => Err(libc::EPROTO),

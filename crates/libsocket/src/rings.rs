@@ -37,15 +37,20 @@ static IDS: [AtomicU64; MAX_ARENAS] = [const { AtomicU64::new(0) }; MAX_ARENAS];
 /// Serializes mapping a new arena (rare).
 static MAPPING: Mutex<()> = Mutex::new(());
 
+/// Set once an arena could not be mapped (an address-space limit, say):
+/// the process's later sockets are plain.
+static UNAVAILABLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Whether new TCP sockets ask for rings.
 pub fn wanted() -> bool {
     static WANTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *WANTED.get_or_init(|| {
+    let on = *WANTED.get_or_init(|| {
         !matches!(
             std::env::var("IOPKT_RINGS").as_deref(),
             Ok("off" | "0" | "no")
         )
-    })
+    });
+    on && !UNAVAILABLE.load(Ordering::Relaxed)
 }
 
 // Entry: arena index + 1 (8 bits) | slot (24 bits) | generation (32 bits);
@@ -114,8 +119,9 @@ fn map(id: u64, memfd: BorrowedFd<'_>) -> Result<usize, c_int> {
     let arena = Arena::open(memfd).map_err(|e| {
         crate::entry::say_once(
             "rings/map",
-            format!("cannot map io-pkt's shared arena: {e}"),
+            format!("cannot map io-pkt's shared arena ({e}): sockets stay plain"),
         );
+        UNAVAILABLE.store(true, Ordering::Relaxed);
         e.raw_os_error().unwrap_or(libc::EPROTO)
     })?;
     let p = Box::into_raw(Box::new(arena));

@@ -585,3 +585,36 @@ sys.exit(p.wait(timeout=30))
     let out = py_ok(&stack, script);
     assert!(out.contains("child got stream dgram 127.0.0.1"), "{out}");
 }
+
+/// A program whose address space is too small for io-pkt's shared arena
+/// (ulimit -v) still gets working TCP sockets: plain ones, said once.
+#[test]
+fn sockets_stay_plain_where_the_shared_arena_cannot_be_mapped() {
+    let Some(py) = python() else {
+        return;
+    };
+    let stack = Stack::start("no-arena");
+    let script = "import socket\n\
+        s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen()\n\
+        c=socket.socket(); c.connect(s.getsockname()); a,_=s.accept()\n\
+        c.sendall(b'x'*100000); n=0\n\
+        while n<100000: n+=len(a.recv(65536))\n\
+        print('moved', n)\n";
+    let o = run_limited(
+        stack
+            .cmd("sh")
+            .arg("-c")
+            .arg(format!("ulimit -v 1500000; exec {py} -c \"$0\""))
+            .arg(script),
+        LIMIT,
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success() && out.contains("moved 100000"),
+        "{}\nio-pkt log:\n{}",
+        text(&o),
+        stack.log()
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.matches("sockets stay plain").count(), 1, "{err}");
+}
