@@ -134,11 +134,6 @@ impl Arena {
         )?;
         Ok(())
     }
-
-    /// Where the mapping starts (to tell arenas apart).
-    pub fn base(&self) -> *const u8 {
-        self.base.as_ptr()
-    }
 }
 
 impl Drop for Arena {
