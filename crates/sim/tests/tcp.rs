@@ -7,7 +7,7 @@ mod common;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use common::{A4, A6, B4, B6, Net, forge_v4, net_with, pattern, pump, recv_all, sa};
+use common::{A4, A6, B4, B6, Net, forge_v4, net_with, pattern, pump, recv_all, sa, seal_v4};
 use iopkt_impair::Impairment;
 use iopkt_sim::{Captured, LinkCfg, NodeId, Sim};
 use iopkt_stack::error::Error;
@@ -1031,18 +1031,7 @@ fn forge_any(frame: &[u8], h: &Hostile, base_seq: u32, base_ack: u32) -> PktBuf 
     f[l4 + 8..l4 + 12].copy_from_slice(&base_ack.wrapping_add(h.ack_delta as u32).to_be_bytes());
     f[l4 + 13] = h.flags;
     f[l4 + 14..l4 + 16].copy_from_slice(&h.wnd.to_be_bytes());
-    let total = (f.len() - 14) as u16;
-    f[16..18].copy_from_slice(&total.to_be_bytes());
-    f[24..26].copy_from_slice(&[0, 0]);
-    let c = checksum::checksum(&f[14..14 + ihl]);
-    f[24..26].copy_from_slice(&c.to_be_bytes());
-    f[l4 + 16..l4 + 18].copy_from_slice(&[0, 0]);
-    let src: [u8; 4] = f[26..30].try_into().unwrap();
-    let dst: [u8; 4] = f[30..34].try_into().unwrap();
-    let p = checksum::pseudo_v4(src.into(), dst.into(), 6, (f.len() - l4) as u16);
-    let c = checksum::finish(checksum::sum(p, &f[l4..]));
-    f[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
-    PktBuf::from_slice(&f)
+    seal_v4(&mut f)
 }
 
 fn hostile() -> impl proptest::strategy::Strategy<Value = Hostile> {

@@ -110,18 +110,26 @@ pub fn forge_v4(frame: &[u8], flags: u8, seq: u32, payload: &[u8]) -> PktBuf {
     let thl = usize::from(frame[l4 + 12] >> 4) * 4;
     let mut f = frame[..l4 + thl].to_vec();
     f.extend_from_slice(payload);
+    f[l4 + 4..l4 + 8].copy_from_slice(&seq.to_be_bytes());
+    f[l4 + 13] = flags;
+    seal_v4(&mut f)
+}
+
+/// Sets an Ethernet + IPv4 + TCP frame's IPv4 total length and both
+/// checksums after its bytes were rewritten, and makes it a packet.
+pub fn seal_v4(f: &mut [u8]) -> PktBuf {
+    let ihl = usize::from(f[14] & 0x0f) * 4;
+    let l4 = 14 + ihl;
     let total = (f.len() - 14) as u16;
     f[16..18].copy_from_slice(&total.to_be_bytes());
     f[24..26].copy_from_slice(&[0, 0]);
     let c = checksum::checksum(&f[14..14 + ihl]);
     f[24..26].copy_from_slice(&c.to_be_bytes());
-    f[l4 + 4..l4 + 8].copy_from_slice(&seq.to_be_bytes());
-    f[l4 + 13] = flags;
     f[l4 + 16..l4 + 18].copy_from_slice(&[0, 0]);
     let src: [u8; 4] = f[26..30].try_into().unwrap();
     let dst: [u8; 4] = f[30..34].try_into().unwrap();
     let p = checksum::pseudo_v4(src.into(), dst.into(), 6, (f.len() - l4) as u16);
     let c = checksum::finish(checksum::sum(p, &f[l4..]));
     f[l4 + 16..l4 + 18].copy_from_slice(&c.to_be_bytes());
-    PktBuf::from_slice(&f)
+    PktBuf::from_slice(f)
 }
